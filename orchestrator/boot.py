@@ -1,0 +1,136 @@
+"""Booting the test kernel and following the plan on its serial console.
+
+Each step gets its own time limit and each boot one for the whole boot. A
+panic, Oops or BUG ends the step as crashed, a hang as timed out; either
+way QEMU is killed and the remaining steps run in a fresh boot.
+"""
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pexpect
+
+from orchestrator.arches import Arch
+from orchestrator.errors import InfrastructureError
+from orchestrator.plan import Plan
+from orchestrator.protocol import PLAN_END, READY, STEP_BEGIN, STEP_END
+from orchestrator.qemu import kernel_command_line, qemu_command, spawn
+
+CRASH = re.compile(r"Kernel panic - not syncing|\bOops\b|\bBUG: |kernel BUG at|general protection fault")
+SPLAT_END = re.compile(r"---\[ end (trace|Kernel panic)[^\n]*")
+SPLAT_GRACE_SECONDS = 5.0
+BEGIN_SECONDS = 30.0
+SHUTDOWN_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class BootLimits:
+    boot_seconds: float  # from QEMU start to the guest's init being ready
+    run_seconds: float  # for one whole boot, plan steps included
+
+
+@dataclass(frozen=True)
+class StepCapture:
+    index: int
+    name: str
+    outcome: str  # "completed", "crashed" or "timeout"
+    text: str
+    seconds: float
+    exit_status: int | None = None
+    problem: str = ""  # the splat of a crash, or what timed out
+
+
+@dataclass(frozen=True)
+class BootRecord:
+    release: str
+    boots: int
+    seconds: float
+    captures: tuple[StepCapture, ...]
+
+
+class BootFailure(InfrastructureError):
+    pass
+
+
+def run_plan(
+    arch: Arch, accel: str, kernel: Path, initrd: Path, plan: Plan, console_log: Path, limits: BootLimits
+) -> BootRecord:
+    captures: list[StepCapture] = []
+    started = time.monotonic()
+    boots = 0
+    release = ""
+    with console_log.open("a") as log:
+        while len(captures) < len(plan.steps):
+            boots += 1
+            first = len(captures) + 1
+            command = qemu_command(arch, accel, kernel, initrd, kernel_command_line(arch, f"gupvm.first={first}"))
+            log.write(f"\n===== gupvm boot {boots}: {' '.join(command)}\n")
+            log.flush()
+            child = spawn(command, logfile=log)
+            try:
+                release = _wait_ready(child, limits.boot_seconds, console_log)
+                deadline = time.monotonic() + limits.run_seconds
+                captures += _follow_steps(child, plan, first, deadline)
+                if len(captures) == len(plan.steps):
+                    child.expect([PLAN_END, pexpect.EOF, pexpect.TIMEOUT], timeout=SHUTDOWN_SECONDS)
+                    child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=SHUTDOWN_SECONDS)
+            finally:
+                child.close(force=True)
+    return BootRecord(release, boots, time.monotonic() - started, tuple(captures))
+
+
+def _wait_ready(child: pexpect.spawn, seconds: float, console_log: Path) -> str:
+    outcome = child.expect([READY, CRASH, pexpect.EOF, pexpect.TIMEOUT], timeout=seconds)
+    if outcome == 0:
+        return child.match.group(1)
+    seen = {1: "the kernel crashed while booting", 2: "QEMU exited", 3: f"no init after {seconds:.0f} s"}[outcome]
+    tail = "\n".join((child.before or "").splitlines()[-15:])
+    raise BootFailure(f"boot failed: {seen}; console: {console_log}\n{tail}")
+
+
+def _follow_steps(child: pexpect.spawn, plan: Plan, first: int, deadline: float) -> list[StepCapture]:
+    """Captures of the steps this boot ran; the last is crashed or timed out if the boot ended early."""
+    captures = []
+    for index in range(first, len(plan.steps) + 1):
+        step = plan.steps[index - 1]
+        started = time.monotonic()
+        limit = min(step.timeout, deadline - started)
+        if child.expect([STEP_BEGIN, pexpect.EOF, pexpect.TIMEOUT], timeout=min(BEGIN_SECONDS, limit)) != 0:
+            captures.append(_timeout(index, step.name, child.before or "", started, "the step never started"))
+            return captures
+        text = child.after
+        outcome = child.expect([STEP_END, CRASH, pexpect.EOF, pexpect.TIMEOUT], timeout=max(limit, 0.0))
+        text += child.before or ""
+        if outcome == 0:
+            captures.append(
+                StepCapture(index, step.name, "completed", text + child.after, time.monotonic() - started,
+                            exit_status=int(child.match.group(3)))
+            )
+            continue
+        if outcome in (1, 2):
+            splat = _read_splat(child, child.after if outcome == 1 else "")
+            captures.append(
+                StepCapture(index, step.name, "crashed", text + splat, time.monotonic() - started,
+                            problem=splat.strip() or "QEMU exited in the middle of the step")
+            )
+        else:
+            reason = (f"no result after {step.timeout:.0f} s" if limit == step.timeout
+                      else f"the boot's time limit ran out after {time.monotonic() - started:.0f} s of this step")
+            captures.append(_timeout(index, step.name, text, started, reason))
+        return captures
+    return captures
+
+
+def _timeout(index: int, name: str, text: str, started: float, reason: str) -> StepCapture:
+    return StepCapture(index, name, "timeout", text, time.monotonic() - started, problem=reason)
+
+
+def _read_splat(child: pexpect.spawn, matched: str) -> str:
+    """The crash message, from its first line to its end marker (or until the console falls quiet)."""
+    if not matched:
+        return ""
+    child.expect([SPLAT_END, pexpect.EOF, pexpect.TIMEOUT], timeout=SPLAT_GRACE_SECONDS)
+    rest = (child.before or "") + (child.after if isinstance(child.after, str) else "")
+    return matched + rest

@@ -1,0 +1,53 @@
+"""Building the kernel out of tree, cached.
+
+One build directory per (tree, arch) keeps objects across configs and tree
+states, so a small change rebuilds incrementally; a stamp of the source
+fingerprint and config hash lets an unchanged rerun skip make entirely.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.arches import Arch
+from orchestrator.commands import run_logged
+from orchestrator.config import FinalConfig, install_config
+from orchestrator.errors import InfrastructureError
+from orchestrator.source import KernelSource
+
+STAMP_NAME = "gupvm-stamp.json"
+
+
+@dataclass(frozen=True)
+class BuiltKernel:
+    image: Path
+    build_dir: Path
+    release: str
+    rebuilt: bool
+
+
+def build_dir_for(cache_dir: Path, source: KernelSource, arch: Arch) -> Path:
+    return cache_dir / "builds" / f"{source.slot}-{arch.name}"
+
+
+def build_kernel(
+    source: KernelSource, arch: Arch, final: FinalConfig, build_dir: Path, jobs: int, log: Path
+) -> BuiltKernel:
+    image = build_dir / arch.kernel_image
+    stamp_path = build_dir / STAMP_NAME
+    stamp = {"source": source.fingerprint, "config": final.hash}
+    up_to_date = image.is_file() and stamp_path.is_file() and json.loads(stamp_path.read_text()) == stamp
+    if not up_to_date:
+        stamp_path.unlink(missing_ok=True)
+        install_config(final, build_dir)
+        target = Path(arch.kernel_image).name
+        run_logged(
+            ["make", "-C", str(source.path), f"O={build_dir}", f"ARCH={arch.make_arch}", f"-j{jobs}", target],
+            what=f"kernel build ({arch.name})",
+            log=log,
+        )
+        if not image.is_file():
+            raise InfrastructureError(f"kernel build ({arch.name}) made no {arch.kernel_image}; see {log}")
+        stamp_path.write_text(json.dumps(stamp))
+    release = (build_dir / "include/config/kernel.release").read_text().strip()
+    return BuiltKernel(image=image, build_dir=build_dir, release=release, rebuilt=not up_to_date)

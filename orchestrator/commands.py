@@ -1,0 +1,55 @@
+"""Running the external tools gupvm drives (make, the compiler, apt)."""
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+from orchestrator.errors import InfrastructureError
+
+CCACHE_WRAPPERS = Path("/usr/lib/ccache")
+
+# Fixed build identity: the same tree and config give the same objects, so
+# ccache hits across cache directories and reruns.
+_REPRODUCIBLE_BUILD_ENV = {
+    "KBUILD_BUILD_TIMESTAMP": "1970-01-01",
+    "KBUILD_BUILD_USER": "gupvm",
+    "KBUILD_BUILD_HOST": "gupvm",
+    "LC_ALL": "C",
+}
+
+_ERROR_LINE = re.compile(r"(error:|Error \d+|\*\*\*|undefined reference|No such file)")
+
+
+def build_env() -> dict[str, str]:
+    env = dict(os.environ, **_REPRODUCIBLE_BUILD_ENV)
+    if CCACHE_WRAPPERS.is_dir():
+        env["PATH"] = f"{CCACHE_WRAPPERS}:{env.get('PATH', '')}"
+    return env
+
+
+def first_error_lines(log_text: str, count: int = 8) -> list[str]:
+    return [line for line in log_text.splitlines() if _ERROR_LINE.search(line)][:count]
+
+
+def run_logged(argv: list[str], *, what: str, log: Path, cwd: Path | None = None) -> None:
+    """Run argv with its output appended to log; on failure raise with the first error lines."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as log_file:
+        log_file.write(f"$ {' '.join(argv)}\n")
+        log_file.flush()
+        result = subprocess.run(
+            argv, cwd=cwd, env=build_env(), stdout=log_file, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    if result.returncode != 0:
+        errors = first_error_lines(log.read_text(errors="replace")) or ["(no error line found)"]
+        raise InfrastructureError(
+            f"{what} failed (exit {result.returncode}); full log: {log}\n  " + "\n  ".join(errors)
+        )
+
+
+def capture(argv: list[str], cwd: Path | None = None) -> str:
+    return subprocess.run(
+        argv, cwd=cwd, check=True, capture_output=True, text=True, stdin=subprocess.DEVNULL
+    ).stdout

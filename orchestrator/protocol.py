@@ -1,0 +1,88 @@
+"""The console protocol between the guest's init and the host.
+
+The guest runs the plan by itself and frames each step on the serial console
+with marker lines; the host only reads. A fresh boot resumes the plan at a
+given step (gupvm.first=N on the kernel command line), so a crash or a hang
+costs only the step it happened in.
+"""
+
+import re
+import shlex
+
+from orchestrator.plan import Plan
+
+READY = re.compile(r"@@gupvm ready (\S+)")
+STEP_BEGIN = re.compile(r"@@gupvm step-begin (\d+) (\S+)")
+STEP_END = re.compile(r"@@gupvm step-end (\d+) (\S+) exit=(\d+)")
+PLAN_END = re.compile(r"@@gupvm plan-end")
+SECTION = re.compile(r"^@@gupvm (vmstat-before|vmstat-after|output|kmsg)$")
+
+_INIT_HEAD = r"""#!/bin/sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+# gup_test maps /dev/zero: without devtmpfs it would be an empty regular file.
+mount -t devtmpfs devtmpfs /dev
+mount -t debugfs debugfs /sys/kernel/debug
+first=1
+for arg in $(cat /proc/cmdline); do
+    case "$arg" in gupvm.first=*) first=${arg#gupvm.first=} ;; esac
+done
+
+# Fold the per-CPU vmstat deltas first, or the counters lag by a few pages.
+pin_counters() {
+    echo 1 > /proc/sys/vm/stat_refresh
+    grep -E '^nr_foll_pin_(acquired|released) ' /proc/vmstat
+}
+
+step() {
+    index=$1 name=$2
+    shift 2
+    [ "$index" -lt "$first" ] && return
+    echo "@@gupvm step-begin $index $name"
+    dmesg -c > /dev/null
+    echo "@@gupvm vmstat-before"
+    pin_counters
+    "$@" > /tmp/step.out 2>&1
+    status=$?
+    echo "@@gupvm vmstat-after"
+    pin_counters
+    echo "@@gupvm output"
+    cat /tmp/step.out
+    echo "@@gupvm kmsg"
+    dmesg
+    echo "@@gupvm step-end $index $name exit=$status"
+}
+
+cd /gupvm
+echo "@@gupvm ready $(uname -r)"
+"""
+
+_INIT_TAIL = r"""echo "@@gupvm plan-end"
+# With QEMU's -no-reboot a reboot ends QEMU: the guest's way to power off
+# without ACPI.
+reboot -f
+"""
+
+
+def render_init(plan: Plan) -> str:
+    lines = [
+        shlex.join(["step", str(index), step.name, f"./{step.program}", *step.args])
+        for index, step in enumerate(plan.steps, start=1)
+    ]
+    return _INIT_HEAD + "\n".join(lines) + "\n" + _INIT_TAIL
+
+
+def split_sections(step_text: str) -> dict[str, str]:
+    """The named sections of one step's console text, marker lines removed."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in step_text.splitlines():
+        if match := SECTION.match(line.strip()):
+            current = sections.setdefault(match.group(1), [])
+        elif STEP_END.search(line):
+            current = None
+        elif current is not None:
+            current.append(line)
+    return {name: "\n".join(lines) for name, lines in sections.items()}

@@ -1,0 +1,146 @@
+"""The kernel source tree under test: where it is and what exactly it is.
+
+gupvm never writes into a tree it is given. The identity computed here keys
+every cache, so a change to the tree is always seen.
+"""
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.errors import InfrastructureError, UsageError
+
+DEFAULT_SOURCE = "debian:6.1"
+DEBIAN_TARBALLS = Path("/usr/src")
+
+
+@dataclass(frozen=True)
+class KernelSource:
+    path: Path
+    identity: str  # what the report shows: where the tree came from and which state of it
+    fingerprint: str  # a hash of that state, for cache keys
+    slot: str  # stable across states of the same tree, so builds of it are incremental
+    version: str  # VERSION.PATCHLEVEL.SUBLEVEL from the top Makefile
+
+    @property
+    def selftests_dir(self) -> Path:
+        """tools/testing/selftests/vm in older trees, .../mm since 6.3."""
+        for name in ("mm", "vm"):
+            candidate = self.path / "tools/testing/selftests" / name
+            if (candidate / "gup_test.c").is_file():
+                return candidate
+        raise UsageError(f"{self.path}: no gup_test.c under tools/testing/selftests/{{mm,vm}}")
+
+
+def resolve(spec: str | None, cache_dir: Path) -> KernelSource:
+    spec = spec or DEFAULT_SOURCE
+    if spec.startswith("debian:"):
+        return _debian_source(spec.removeprefix("debian:"), cache_dir)
+    return _user_tree(Path(spec).expanduser())
+
+
+def _read_version(path: Path) -> str:
+    text = (path / "Makefile").read_text(errors="replace")
+    fields = {
+        key: re.search(rf"^{key}\s*=\s*(\S*)", text, re.M) for key in ("VERSION", "PATCHLEVEL", "SUBLEVEL")
+    }
+    return ".".join(match.group(1) if match else "?" for match in fields.values())
+
+
+def _debian_source(series: str, cache_dir: Path) -> KernelSource:
+    package = f"linux-source-{series}"
+    tarball = DEBIAN_TARBALLS / f"{package}.tar.xz"
+    if not tarball.is_file():
+        raise UsageError(
+            f"--kernel-src debian:{series}: {tarball} not found; install it with 'apt-get install {package}'"
+        )
+    package_version = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True
+    ).stdout.strip() or f"mtime-{int(tarball.stat().st_mtime)}"
+    slot = f"debian-{series}"
+    unpacked_root = cache_dir / "src" / f"{package}_{package_version}"
+    tree = unpacked_root / package
+    if not (tree / "Makefile").is_file():
+        _unpack(tarball, unpacked_root)
+    fingerprint = hashlib.sha256(f"{package}={package_version}".encode()).hexdigest()[:16]
+    return KernelSource(
+        path=tree,
+        identity=f"debian:{package} {package_version}",
+        fingerprint=fingerprint,
+        slot=slot,
+        version=_read_version(tree),
+    )
+
+
+def _unpack(tarball: Path, destination: Path) -> None:
+    """Unpack into a scratch folder and rename, so a half-unpacked tree is never used."""
+    scratch = destination.with_name(destination.name + ".partial")
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    result = subprocess.run(["tar", "-xf", str(tarball), "-C", str(scratch)], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise InfrastructureError(f"unpacking {tarball} failed: {result.stderr.strip()}")
+    shutil.rmtree(destination, ignore_errors=True)
+    scratch.rename(destination)
+
+
+def _user_tree(path: Path) -> KernelSource:
+    if not path.is_dir():
+        raise UsageError(
+            f"--kernel-src {path}: no such directory; give the top of a Linux source tree, or debian:6.1 / debian:6.12"
+        )
+    path = path.resolve()
+    if not (path / "Kbuild").is_file() or not (path / "mm").is_dir():
+        raise UsageError(f"--kernel-src {path}: not a Linux source tree (no Kbuild and mm/ at its top)")
+    if not (path / "mm/gup_test.c").is_file():
+        raise UsageError(f"--kernel-src {path}: no mm/gup_test.c; gup_test needs Linux 5.10 or newer")
+    if (path / ".config").exists() or (path / "include/config").exists():
+        raise UsageError(
+            f"--kernel-src {path}: the tree was configured in place, which out-of-tree builds refuse; "
+            "run 'make mrproper' in it"
+        )
+    identity, fingerprint = _git_state(path) if (path / ".git").exists() else _stat_state(path)
+    return KernelSource(
+        path=path,
+        identity=identity,
+        fingerprint=fingerprint,
+        slot="tree-" + hashlib.sha256(str(path).encode()).hexdigest()[:12],
+        version=_read_version(path),
+    )
+
+
+def _git(path: Path, *args: str) -> bytes:
+    # --no-optional-locks: reading the state must not rewrite the user's index.
+    return subprocess.run(
+        ["git", "--no-optional-locks", "-C", str(path), *args], check=True, capture_output=True
+    ).stdout
+
+
+def _git_state(path: Path) -> tuple[str, str]:
+    head = _git(path, "rev-parse", "HEAD").decode().strip()
+    changes = _git(path, "diff", "HEAD", "--binary")
+    untracked = [name for name in _git(path, "ls-files", "--others", "--exclude-standard", "-z").split(b"\0") if name]
+    digest = hashlib.sha256(head.encode() + changes)
+    for name in untracked:
+        digest.update(name + (path / name.decode()).read_bytes())
+    fingerprint = digest.hexdigest()[:16]
+    dirty = f"+dirty-{fingerprint}" if changes or untracked else ""
+    return f"git:{path}@{head[:12]}{dirty}", fingerprint
+
+
+def _stat_state(path: Path) -> tuple[str, str]:
+    """Without git, every file's name, size and mtime stand for its contents."""
+    digest = hashlib.sha256()
+    for directory, subdirs, files in os.walk(path):
+        subdirs.sort()
+        for name in sorted(files):
+            full = os.path.join(directory, name)
+            stat = os.lstat(full)
+            digest.update(f"{os.path.relpath(full, path)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    fingerprint = digest.hexdigest()[:16]
+    return f"tree:{path}#{fingerprint}", fingerprint
