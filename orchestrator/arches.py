@@ -44,7 +44,7 @@ def _load(path: Path) -> Arch:
 
 @cache
 def all_arches() -> dict[str, Arch]:
-    arches = (_load(path) for path in sorted(ARCHES_DIR.glob("*.toml")))
+    arches = (_load(path) for path in sorted(ARCHES_DIR.glob("*.toml"), key=lambda path: path.stem))
     return {arch.name: arch for arch in arches}
 
 

@@ -70,9 +70,9 @@ def run_plan(
             log.flush()
             child = spawn(command, logfile=log)
             try:
-                release = _wait_ready(child, limits.boot_seconds, console_log)
+                release = wait_ready(child, limits.boot_seconds, console_log)
                 deadline = time.monotonic() + limits.run_seconds
-                captures += _follow_steps(child, plan, first, deadline)
+                captures += follow_steps(child, plan, first, deadline)
                 if len(captures) == len(plan.steps):
                     child.expect([PLAN_END, pexpect.EOF, pexpect.TIMEOUT], timeout=SHUTDOWN_SECONDS)
                     child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=SHUTDOWN_SECONDS)
@@ -81,7 +81,7 @@ def run_plan(
     return BootRecord(release, boots, time.monotonic() - started, tuple(captures))
 
 
-def _wait_ready(child: pexpect.spawn, seconds: float, console_log: Path) -> str:
+def wait_ready(child: pexpect.spawn, seconds: float, console_log: Path) -> str:
     outcome = child.expect([READY, CRASH, pexpect.EOF, pexpect.TIMEOUT], timeout=seconds)
     if outcome == 0:
         return child.match.group(1)
@@ -90,7 +90,7 @@ def _wait_ready(child: pexpect.spawn, seconds: float, console_log: Path) -> str:
     raise BootFailure(f"boot failed: {seen}; console: {console_log}\n{tail}")
 
 
-def _follow_steps(child: pexpect.spawn, plan: Plan, first: int, deadline: float) -> list[StepCapture]:
+def follow_steps(child: pexpect.spawn, plan: Plan, first: int, deadline: float) -> list[StepCapture]:
     """Captures of the steps this boot ran; the last is crashed or timed out if the boot ended early."""
     captures = []
     for index in range(first, len(plan.steps) + 1):

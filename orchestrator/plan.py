@@ -16,7 +16,7 @@ class Step:
     args: tuple[str, ...]
     expect: str  # "pin": the pin counters must move; "get": they must not
     timeout: float
-    program: str = "gup_test"
+    program: str = "gup_test"  # a program built from the tree's selftests, or a busybox applet
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ SECTION = re.compile(r"^@@gupvm (vmstat-before|vmstat-after|output|kmsg)$")
 
 _INIT_HEAD = r"""#!/bin/sh
 /bin/busybox --install -s /bin
-export PATH=/bin
+export PATH=/gupvm:/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 # gup_test maps /dev/zero: without devtmpfs it would be an empty regular file.
@@ -55,7 +55,7 @@ step() {
     echo "@@gupvm step-end $index $name exit=$status"
 }
 
-cd /gupvm
+cd /tmp
 echo "@@gupvm ready $(uname -r)"
 """
 
@@ -68,7 +68,7 @@ reboot -f
 
 def render_init(plan: Plan) -> str:
     lines = [
-        shlex.join(["step", str(index), step.name, f"./{step.program}", *step.args])
+        shlex.join(["step", str(index), step.name, step.program, *step.args])
         for index, step in enumerate(plan.steps, start=1)
     ]
     return _INIT_HEAD + "\n".join(lines) + "\n" + _INIT_TAIL

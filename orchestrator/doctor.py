@@ -1,0 +1,78 @@
+"""gupvm doctor: is this host able to build and boot test kernels?"""
+
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.arches import all_arches
+from orchestrator.qemu import kvm_usable
+from orchestrator.source import DEBIAN_TARBALLS
+
+MIN_FREE_GIB = 5
+SETUP_HINT = "run ci/setup-debian.sh"
+
+
+@dataclass(frozen=True)
+class Finding:
+    ok: bool
+    what: str
+    detail: str
+    required: bool = True
+
+
+def _tool(name: str, package: str) -> Finding:
+    path = shutil.which(name)
+    return Finding(bool(path), name, path or f"missing: apt-get install {package}")
+
+
+def _compiles(flags: list[str], label: str) -> Finding:
+    with tempfile.TemporaryDirectory() as scratch:
+        program = Path(scratch) / "t.c"
+        program.write_text("#include <pthread.h>\nint main(void){return 0;}\n")
+        result = subprocess.run(["gcc", *flags, "-static", "-pthread", str(program), "-o", f"{scratch}/t"],
+                                capture_output=True, text=True)
+    detail = "ok" if result.returncode == 0 else f"cannot link static {label} programs: apt-get install gcc-multilib"
+    return Finding(result.returncode == 0, f"gcc {label}", detail)
+
+
+def findings(cache_dir: Path) -> list[Finding]:
+    checks = [
+        _tool(name, package)
+        for name, package in [("gcc", "gcc"), ("make", "make"), ("flex", "flex"), ("bison", "bison"),
+                              ("bc", "bc"), ("rsync", "rsync"), ("cpio", "cpio"), ("apt-get", "apt")]
+    ]
+    checks += [_tool(binary, "qemu-system-x86") for binary in sorted({a.qemu_binary for a in all_arches().values()})]
+    if shutil.which("gcc"):
+        checks += [_compiles([], "64-bit"), _compiles(["-m32"], "32-bit")]
+    for header, package in [("libelf.h", "libelf-dev"), ("openssl/ssl.h", "libssl-dev")]:
+        present = Path("/usr/include", header).is_file()
+        checks.append(Finding(present, header, "ok" if present else f"missing: apt-get install {package}"))
+    for series in ("6.1", "6.12"):
+        tarball = DEBIAN_TARBALLS / f"linux-source-{series}.tar.xz"
+        checks.append(Finding(tarball.is_file(), f"debian:{series}",
+                              str(tarball) if tarball.is_file() else f"missing: apt-get install linux-source-{series}",
+                              required=series == "6.1"))
+    ccache = shutil.which("ccache")
+    checks.append(Finding(bool(ccache), "ccache", ccache or "missing (optional): rebuilds are slower", required=False))
+    checks.append(Finding(True, "kvm", "usable /dev/kvm; 'auto' probes it with a short boot" if kvm_usable()
+                          else "no usable /dev/kvm: guests run under TCG", required=False))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    free_gib = shutil.disk_usage(cache_dir).free / 2**30
+    checks.append(Finding(free_gib >= MIN_FREE_GIB, "disk", f"{free_gib:.0f} GiB free in {cache_dir}"
+                          + ("" if free_gib >= MIN_FREE_GIB else f", want {MIN_FREE_GIB} GiB")))
+    return checks
+
+
+def run(cache_dir: Path) -> int:
+    results = findings(cache_dir)
+    for finding in results:
+        label = "ok" if finding.ok else ("FAIL" if finding.required else "warn")
+        print(f"{label:<5} {finding.what:<20} {finding.detail}")
+    broken = [finding for finding in results if finding.required and not finding.ok]
+    if broken:
+        print(f"gupvm doctor: {len(broken)} problem(s); {SETUP_HINT}")
+        return 3
+    print("gupvm doctor: this host can build and boot test kernels")
+    return 0

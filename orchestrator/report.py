@@ -1,0 +1,164 @@
+"""Reports: JUnit XML for CI servers, results.json with everything, a terminal summary."""
+
+import dataclasses
+import json
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
+from pathlib import Path
+
+from junit_xml import TestCase, TestSuite, to_xml_report_string
+
+from orchestrator.check import StepResult
+
+CONSOLE_EXCERPT_LINES = 400
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """The build or the boot of one suite: infrastructure rather than a test of the kernel."""
+
+    status: str  # "passed", "failed" or "skipped"
+    message: str = ""
+    seconds: float = 0.0
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    name: str
+    properties: dict[str, str]
+    build: StageResult
+    boot: StageResult
+    steps: tuple[StepResult, ...]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {"passed": 0, "failed": 0, "skipped": 0}
+        for status in [self.build.status, self.boot.status] + [step.status for step in self.steps]:
+            counts["skipped" if status == "skipped" else "passed" if status == "passed" else "failed"] += 1
+        return counts
+
+
+def _excerpt(text: str) -> str:
+    lines = text.replace("\r", "").splitlines()
+    if len(lines) > CONSOLE_EXCERPT_LINES:
+        lines = [f"[... {len(lines) - CONSOLE_EXCERPT_LINES} earlier lines in the console log]"] + lines[
+            -CONSOLE_EXCERPT_LINES:
+        ]
+    return "\n".join(lines)
+
+
+def _stage_case(suite: SuiteResult, name: str, stage: StageResult) -> TestCase:
+    case = TestCase(name, classname=suite.name, elapsed_sec=stage.seconds, stdout=stage.detail or None)
+    if stage.status == "failed":
+        case.add_failure_info(message=stage.message, failure_type=name)
+    elif stage.status == "skipped":
+        case.add_skipped_info(message=stage.message)
+    return case
+
+
+def _step_case(suite: SuiteResult, result: StepResult) -> TestCase:
+    case = TestCase(result.step.name, classname=suite.name, elapsed_sec=result.seconds,
+                    stdout=_excerpt(result.console))
+    if result.status == "skipped":
+        case.add_skipped_info(message=result.message)
+    elif result.status != "passed":
+        case.add_failure_info(message=result.message, failure_type=result.status)
+    return case
+
+
+def junit_xml(suites: list[SuiteResult]) -> str:
+    junit_suites = [
+        TestSuite(
+            suite.name,
+            [_stage_case(suite, "build", suite.build), _stage_case(suite, "boot", suite.boot)]
+            + [_step_case(suite, step) for step in suite.steps],
+            properties=suite.properties,
+        )
+        for suite in suites
+    ]
+    return _add_case_properties(to_xml_report_string(junit_suites, encoding="utf-8"), suites)
+
+
+def _add_case_properties(xml_text: str, suites: list[SuiteResult]) -> str:
+    """Each step's figures as <properties> of its testcase, as pytest's record_property writes them."""
+    root = ElementTree.fromstring(xml_text)
+    for suite_element, suite in zip(root.iter("testsuite"), suites):
+        figures = {step.step.name: step.figures for step in suite.steps}
+        for case in suite_element.iter("testcase"):
+            if figures.get(case.get("name")):
+                properties = ElementTree.Element("properties")
+                for key, value in figures[case.get("name")].items():
+                    ElementTree.SubElement(properties, "property", name=key, value=value)
+                case.insert(0, properties)
+    return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+def results_json(suites: list[SuiteResult]) -> str:
+    def step_record(result: StepResult) -> dict:
+        return {
+            "name": result.step.name,
+            "program": result.step.program,
+            "args": list(result.step.args),
+            "expect": result.step.expect,
+            "status": result.status,
+            "message": result.message,
+            "seconds": round(result.seconds, 3),
+            "figures": result.figures,
+            "collected": dataclasses.asdict(result.output) if result.output else None,
+            "console": result.console,
+        }
+
+    return json.dumps(
+        [
+            {
+                "name": suite.name,
+                "properties": suite.properties,
+                "build": dataclasses.asdict(suite.build),
+                "boot": dataclasses.asdict(suite.boot),
+                "steps": [step_record(step) for step in suite.steps],
+            }
+            for suite in suites
+        ],
+        indent=2,
+        default=sorted,  # frozensets
+    )
+
+
+_LABELS = {"passed": "PASS", "failed": "FAIL", "crashed": "CRASH", "timeout": "TIMEOUT", "skipped": "SKIP"}
+
+
+def _step_line(result: StepResult) -> str:
+    figures = result.figures
+    detail = result.message.splitlines()[0] if result.message else ""
+    if result.passed:
+        parts = []
+        if "acquired_delta" in figures:
+            parts.append(f"pins +{figures['acquired_delta']}/-{figures['released_delta']}")
+        if "get_usec.0" in figures:
+            parts.append(f"get {figures['get_usec.0']} us, put {figures['put_usec.0']} us")
+        detail = ", ".join(parts)
+    return f"  {_LABELS[result.status]:<7} {result.step.name:<28} {detail}"
+
+
+def summary(suites: list[SuiteResult]) -> str:
+    lines = []
+    for suite in suites:
+        stages = ", ".join(
+            f"{name} {stage.status}" + (f" ({stage.message})" if stage.message else "")
+            for name, stage in (("build", suite.build), ("boot", suite.boot))
+        )
+        lines.append(f"{suite.name}: {stages}")
+        lines += [_step_line(step) for step in suite.steps]
+    totals = {"passed": 0, "failed": 0, "skipped": 0}
+    for suite in suites:
+        for key, value in suite.counts.items():
+            totals[key] += value
+    lines.append(f"{totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
+    return "\n".join(lines)
+
+
+def write_reports(suites: list[SuiteResult], run_dir: Path, junit_path: Path) -> None:
+    junit_path.parent.mkdir(parents=True, exist_ok=True)
+    junit_path.write_text(junit_xml(suites))
+    (run_dir / "results.json").write_text(results_json(suites))

@@ -1,0 +1,106 @@
+"""One gupvm run: for each arch, configure, build, boot the plan, check, report.
+
+Every arch is configured and verified before anything is built, so a config
+that cannot be satisfied stops the run at once.
+"""
+
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator import boot, build, config, guest, protocol, qemu
+from orchestrator.arches import Arch
+from orchestrator.check import StepResult, check_step
+from orchestrator.errors import InfrastructureError
+from orchestrator.plan import Plan
+from orchestrator.report import StageResult, SuiteResult
+from orchestrator.source import KernelSource
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    source: KernelSource
+    requests: tuple[tuple[Arch, config.ConfigRequest], ...]
+    plan: Plan | None  # None: build only
+    jobs: int
+    accel: str
+    cache_dir: Path
+    run_dir: Path
+    limits: boot.BootLimits
+
+
+@dataclass(frozen=True)
+class Configured:
+    arch: Arch
+    final: config.FinalConfig
+    build_dir: Path
+
+
+def configure_all(options: RunOptions) -> list[Configured]:
+    configured = []
+    for arch, request in options.requests:
+        build_dir = build.build_dir_for(options.cache_dir, options.source, arch)
+        log = options.run_dir / f"build-{arch.name}.log"
+        final = config.configure(options.source, arch, request, build_dir, options.cache_dir, log)
+        (options.run_dir / f"config-{arch.name}").write_text(final.text)
+        configured.append(Configured(arch, final, build_dir))
+    return configured
+
+
+def run_suite(options: RunOptions, item: Configured) -> SuiteResult:
+    arch, source = item.arch, options.source
+    properties = {
+        "arch": arch.name,
+        "kernel_source": source.identity,
+        "kernel_version": source.version,
+        "config_hash": item.final.hash,
+        "page_size": str(arch.page_size),
+        "huge_page_size": str(arch.huge_page_size),
+        "pae": "yes" if arch.pae else "no",
+        "bits": str(arch.bits),
+    }
+    name = f"{arch.name} linux-{source.version}"
+    started = time.monotonic()
+    try:
+        kernel, tools = _build(options, item)
+    except InfrastructureError as error:
+        failed = StageResult("failed", str(error).splitlines()[0], time.monotonic() - started, str(error))
+        return SuiteResult(name, properties, failed, StageResult("skipped", "the build failed"), ())
+    properties.update(kernel_release=kernel.release, kernel_build="rebuilt" if kernel.rebuilt else "cached")
+    build_stage = StageResult("passed", "" if kernel.rebuilt else "cached", time.monotonic() - started)
+    if options.plan is None:
+        return SuiteResult(name, properties, build_stage, StageResult("skipped", "build only"), ())
+    accel = qemu.choose_accel(options.accel, arch, kernel.image, options.cache_dir)
+    properties.update(accel=accel, plan=options.plan.name)
+    try:
+        record = _boot(options, arch, accel, kernel, tools)
+    except InfrastructureError as error:
+        failed = StageResult("failed", str(error).splitlines()[0], 0.0, str(error))
+        return SuiteResult(name, properties, build_stage, failed, ())
+    properties["boots"] = str(record.boots)
+    steps: tuple[StepResult, ...] = tuple(
+        check_step(options.plan.steps[capture.index - 1], capture) for capture in record.captures
+    )
+    boot_stage = StageResult("passed", f"{record.boots} boot(s)", record.seconds)
+    return SuiteResult(name, properties, build_stage, boot_stage, steps)
+
+
+def _build(options: RunOptions, item: Configured) -> tuple[build.BuiltKernel, guest.GuestTools]:
+    """The kernel and the guest's programs, built side by side: neither needs the other."""
+    log = options.run_dir / f"build-{item.arch.name}.log"
+    guest_log = options.run_dir / f"guest-{item.arch.name}.log"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        tools = pool.submit(guest.build_guest_tools, options.source, item.arch, options.cache_dir, guest_log)
+        kernel = build.build_kernel(options.source, item.arch, item.final, item.build_dir, options.jobs, log)
+        return kernel, tools.result()
+
+
+def _boot(options: RunOptions, arch: Arch, accel: str, kernel: build.BuiltKernel, tools: guest.GuestTools):
+    assert options.plan is not None
+    with tempfile.TemporaryDirectory(prefix="gupvm-") as scratch:
+        initramfs = Path(scratch) / "initramfs.cpio"
+        guest.write_initramfs(tools, protocol.render_init(options.plan), initramfs)
+        console_log = options.run_dir / f"console-{arch.name}.log"
+        return boot.run_plan(arch, accel, kernel.image, initramfs, options.plan, console_log, options.limits)

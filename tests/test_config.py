@@ -1,0 +1,56 @@
+from pathlib import Path
+
+import pytest
+
+from orchestrator.arches import all_arches
+from orchestrator.config import ConfigRequest, Mismatch, parse_config, verify
+from orchestrator.errors import UsageError
+
+X86_64 = all_arches()["x86_64"]
+
+
+def test_parse_config_reads_set_unset_and_strings():
+    text = 'CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C="x y"\nCONFIG_D=0x10\n# comment\n'
+    assert parse_config(text) == {"CONFIG_A": "y", "CONFIG_B": "n", "CONFIG_C": '"x y"', "CONFIG_D": "0x10"}
+
+
+def test_verify_names_each_option_with_asked_and_actual_value():
+    final = {"CONFIG_A": "y", "CONFIG_B": "m"}
+    mismatches = verify({"CONFIG_A": "y", "CONFIG_B": "y", "CONFIG_C": "y", "CONFIG_D": "n"}, final)
+    assert mismatches == [Mismatch("CONFIG_B", "y", "m"), Mismatch("CONFIG_C", "y", "n")]
+    assert str(mismatches[1]) == "CONFIG_C: asked y, got n"
+
+
+def test_requested_options_later_fragments_and_additions_win(tmp_path: Path):
+    user = tmp_path / "user.config"
+    user.write_text("CONFIG_DEBUG_VM=n\nCONFIG_KASAN=y\n")
+    request = ConfigRequest.for_arch(X86_64, [user], ["CONFIG_KASAN=n", "CONFIG_NR_CPUS=4"])
+    wanted = request.requested()
+    assert wanted["CONFIG_GUP_TEST"] == "y"  # from gup.config
+    assert wanted["CONFIG_64BIT"] == "y"  # from the arch fragment
+    assert wanted["CONFIG_DEBUG_VM"] == "n"  # user fragment beats gup.config
+    assert wanted["CONFIG_KASAN"] == "n"  # --kconfig-add beats the user fragment
+    assert wanted["CONFIG_NR_CPUS"] == "4"
+
+
+def test_additions_are_written_as_kconfig_lines():
+    request = ConfigRequest.for_arch(X86_64, [], ["CONFIG_A=n", 'CONFIG_B="s"'])
+    assert request.additions_fragment() == '# CONFIG_A is not set\nCONFIG_B="s"\n'
+
+
+def test_request_key_changes_with_inputs(tmp_path: Path):
+    one = ConfigRequest.for_arch(X86_64, [], ["CONFIG_A=y"])
+    two = ConfigRequest.for_arch(X86_64, [], ["CONFIG_A=n"])
+    assert one.key() != two.key()
+    assert one.key() == ConfigRequest.for_arch(X86_64, [], ["CONFIG_A=y"]).key()
+
+
+@pytest.mark.parametrize("addition", ["DEBUG_VM=y", "CONFIG_DEBUG_VM", "CONFIG_X=yes please", "CONFIG_X=\"open"])
+def test_malformed_addition_is_a_usage_error(addition):
+    with pytest.raises(UsageError, match="--kconfig-add"):
+        ConfigRequest.for_arch(X86_64, [], [addition])
+
+
+def test_missing_fragment_is_a_usage_error(tmp_path: Path):
+    with pytest.raises(UsageError, match="no such file"):
+        ConfigRequest.for_arch(X86_64, [tmp_path / "absent.config"], [])

@@ -1,0 +1,114 @@
+"""End to end: real kernels built from Debian's sources, booted in QEMU, real gup_test.
+
+These share gupvm's default cache with the command line, so a machine that
+already built a kernel does not build it again.
+"""
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+from orchestrator.plan import load_plan
+
+pytestmark = pytest.mark.e2e
+
+
+def gupvm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def properties(element: ElementTree.Element) -> dict[str, str]:
+    return {prop.get("name"): prop.get("value") for prop in element.findall("properties/property")}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("smoke")
+    junit = workdir / "junit.xml"
+    result = gupvm("run", "--junit", str(junit), cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result, ElementTree.parse(junit).getroot(), workdir
+
+
+def test_smoke_plan_passes_on_61_x86_64(smoke_run):
+    result, root, _ = smoke_run
+    suites = root.findall("testsuite")
+    assert len(suites) == 1
+    suite = suites[0]
+    suite_properties = properties(suite)
+    assert suite_properties["arch"] == "x86_64"
+    assert suite_properties["kernel_release"].startswith("6.1.")
+    assert suite_properties["kernel_source"].startswith("debian:linux-source-6.1 ")
+    assert suite_properties["accel"] in ("kvm", "tcg")
+    assert len(suite_properties["config_hash"]) == 16
+    cases = {case.get("name"): case for case in suite.findall("testcase")}
+    plan = load_plan("smoke")
+    assert set(cases) == {"build", "boot"} | {step.name for step in plan.steps}
+    for case in cases.values():
+        assert case.find("failure") is None and case.find("error") is None and case.find("skipped") is None
+    for step in plan.steps:
+        figures = properties(cases[step.name])
+        acquired, released = int(figures["acquired_delta"]), int(figures["released_delta"])
+        assert acquired == released
+        assert (acquired > 0) if step.expect == "pin" else (acquired == 0)
+        assert "@@gupvm step-end" in cases[step.name].findtext("system-out")
+    assert "0 failed" in result.stdout
+
+
+def test_run_directory_keeps_everything(smoke_run):
+    result, _, workdir = smoke_run
+    run_dirs = list((workdir / "out").iterdir())
+    assert len(run_dirs) == 1
+    names = {path.name for path in run_dirs[0].iterdir()}
+    assert {"results.json", "console-x86_64.log", "build-x86_64.log", "config-x86_64"} <= names
+    assert "CONFIG_GUP_TEST=y" in (run_dirs[0] / "config-x86_64").read_text().splitlines()
+    assert str(run_dirs[0]) in result.stdout
+
+
+def test_source_tree_is_not_modified(smoke_run):
+    _, root, _ = smoke_run
+    cache = Path.home() / ".cache/gupvm/src"
+    trees = [tree for tree in cache.glob("linux-source-6.1_*/linux-source-6.1")]
+    assert trees
+    for tree in trees:
+        assert not (tree / ".config").exists()
+        newer = subprocess.run(["find", str(tree), "-newer", str(tree / "MAINTAINERS")], capture_output=True,
+                               text=True, check=True).stdout.split()
+        assert newer == [], newer[:5]
+
+
+def test_unchanged_rerun_does_not_rebuild(smoke_run, tmp_path: Path):
+    junit = tmp_path / "junit.xml"
+    result = gupvm("run", "--junit", str(junit), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    suite = ElementTree.parse(junit).getroot().find("testsuite")
+    assert properties(suite)["kernel_build"] == "cached"
+
+
+def test_unsatisfiable_config_exits_2_naming_the_option(tmp_path: Path):
+    result = gupvm("run", "--kconfig-add", "CONFIG_GUP_TEST=y", "--kconfig-add", "CONFIG_DEBUG_FS=n", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "CONFIG_GUP_TEST: asked y, got n" in lines[0]
+
+
+def test_crash_and_hang_fail_their_own_steps_and_the_rest_run_in_fresh_boots(tmp_path: Path):
+    junit = tmp_path / "junit.xml"
+    plan = Path(__file__).parent / "data/recovery.toml"
+    result = gupvm("run", "--plan", str(plan), "--junit", str(junit), cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    suite = ElementTree.parse(junit).getroot().find("testsuite")
+    assert properties(suite)["boots"] == "3"
+    cases = {case.get("name"): case for case in suite.findall("testcase")}
+    assert cases["sysrq_crash"].find("failure").get("type") == "crashed"
+    assert "sysrq triggered crash" in cases["sysrq_crash"].find("failure").get("message")
+    assert cases["hang"].find("failure").get("type") == "timeout"
+    assert cases["pin_with_foll_get"].find("failure").get("type") == "failed"
+    for name in ("pin_basic_before", "pin_fast_after_crash", "pin_longterm_after_hang"):
+        assert cases[name].find("failure") is None
+    leftover = subprocess.run(["pgrep", "-f", "qemu-system.*gupvm.first"], capture_output=True, text=True)
+    assert leftover.stdout == ""  # no QEMU outlives the run
