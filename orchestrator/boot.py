@@ -15,7 +15,7 @@ import pexpect
 from orchestrator.arches import Arch
 from orchestrator.errors import InfrastructureError
 from orchestrator.plan import Plan
-from orchestrator.protocol import PLAN_END, READY, STEP_BEGIN, STEP_END
+from orchestrator.protocol import PLAN_END, READY, STEP_BEGIN, STEP_END, STEP_SKIP, parse_environment
 from orchestrator.qemu import kernel_command_line, qemu_command, spawn
 
 CRASH = re.compile(r"Kernel panic - not syncing|\bOops\b|\bBUG: |kernel BUG at|general protection fault")
@@ -35,16 +35,17 @@ class BootLimits:
 class StepCapture:
     index: int
     name: str
-    outcome: str  # "completed", "crashed" or "timeout"
+    outcome: str  # "completed", "crashed", "timeout" or "skipped"
     text: str
     seconds: float
     exit_status: int | None = None
-    problem: str = ""  # the splat of a crash, or what timed out
+    problem: str = ""  # the splat of a crash, what timed out, or why the step was skipped
 
 
 @dataclass(frozen=True)
 class BootRecord:
     release: str
+    environment: dict[str, str]
     boots: int
     seconds: float
     captures: tuple[StepCapture, ...]
@@ -60,7 +61,7 @@ def run_plan(
     captures: list[StepCapture] = []
     started = time.monotonic()
     boots = 0
-    release = ""
+    release, environment = "", {}
     with console_log.open("a") as log:
         while len(captures) < len(plan.steps):
             boots += 1
@@ -70,7 +71,7 @@ def run_plan(
             log.flush()
             child = spawn(command, logfile=log)
             try:
-                release = wait_ready(child, limits.boot_seconds, console_log)
+                release, environment = wait_ready(child, limits.boot_seconds, console_log)
                 deadline = time.monotonic() + limits.run_seconds
                 captures += follow_steps(child, plan, first, deadline)
                 if len(captures) == len(plan.steps):
@@ -78,13 +79,14 @@ def run_plan(
                     child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=SHUTDOWN_SECONDS)
             finally:
                 child.close(force=True)
-    return BootRecord(release, boots, time.monotonic() - started, tuple(captures))
+    return BootRecord(release, environment, boots, time.monotonic() - started, tuple(captures))
 
 
-def wait_ready(child: pexpect.spawn, seconds: float, console_log: Path) -> str:
+def wait_ready(child: pexpect.spawn, seconds: float, console_log: Path) -> tuple[str, dict[str, str]]:
+    """The guest's kernel release and setup, once its init is ready to run steps."""
     outcome = child.expect([READY, CRASH, pexpect.EOF, pexpect.TIMEOUT], timeout=seconds)
     if outcome == 0:
-        return child.match.group(1)
+        return child.match.group(1), parse_environment(child.before)
     seen = {1: "the kernel crashed while booting", 2: "QEMU exited", 3: f"no init after {seconds:.0f} s"}[outcome]
     tail = "\n".join((child.before or "").splitlines()[-15:])
     raise BootFailure(f"boot failed: {seen}; console: {console_log}\n{tail}")
@@ -97,7 +99,11 @@ def follow_steps(child: pexpect.spawn, plan: Plan, first: int, deadline: float) 
         step = plan.steps[index - 1]
         started = time.monotonic()
         limit = min(step.timeout, deadline - started)
-        if child.expect([STEP_BEGIN, pexpect.EOF, pexpect.TIMEOUT], timeout=min(BEGIN_SECONDS, limit)) != 0:
+        began = child.expect([STEP_BEGIN, STEP_SKIP, pexpect.EOF, pexpect.TIMEOUT], timeout=min(BEGIN_SECONDS, limit))
+        if began == 1:
+            captures.append(StepCapture(index, step.name, "skipped", child.after, 0.0, problem=child.match.group(3)))
+            continue
+        if began != 0:
             captures.append(_timeout(index, step.name, child.before or "", started, "the step never started"))
             return captures
         text = child.after

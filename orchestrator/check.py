@@ -6,11 +6,14 @@ message saying what was expected and what was seen out.
 
 from dataclasses import dataclass, field
 
+from orchestrator.arches import Arch
 from orchestrator.boot import StepCapture
-from orchestrator.parse import StepOutput, parse_step
+from orchestrator.gup_args import GupInvocation, parse_gup_args
+from orchestrator.parse import DumpedPage, StepOutput, parse_step
 from orchestrator.plan import Step
 
 ACQUIRED, RELEASED = "nr_foll_pin_acquired", "nr_foll_pin_released"
+GUP_PIN_COUNTING_BIAS = 1024
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,11 @@ def check_no_splat(output: StepOutput) -> list[str]:
     return [f"expected no kernel splat, the kernel logged: {' | '.join(output.splats[:3])}"]
 
 
+def check_ktap(output: StepOutput) -> list[str]:
+    failed = [f"{result.number} {result.description}" for result in output.ktap if not result.ok]
+    return [f"expected every KTAP result ok, {len(failed)} not ok: {'; '.join(failed[:5])}"] if failed else []
+
+
 def check_counters_read(output: StepOutput) -> list[str]:
     missing = [name for name in (ACQUIRED, RELEASED) if output.delta(name) is None]
     return [f"expected /proc/vmstat to show {', '.join(missing)} before and after the step"] if missing else []
@@ -64,6 +72,65 @@ def check_counters_move(step: Step, output: StepOutput) -> list[str]:
     return []
 
 
+def expected_pins(invocation: GupInvocation, output: StepOutput, page_size: int) -> int | None:
+    """Base pages pinned: one per page of each call's range, as gup_test reports the range it covered."""
+    if not invocation.pins:
+        return 0
+    reports = [report for report in output.reports if report.command == invocation.command]
+    if len(reports) != invocation.ioctls:
+        return None
+    return sum((report.truncated_size or invocation.size) // page_size for report in reports)
+
+
+def check_exact_pins(step: Step, invocation: GupInvocation, output: StepOutput, page_size: int) -> list[str]:
+    acquired = output.delta(ACQUIRED)
+    if step.expect == "any" or acquired is None:
+        return []
+    expected = expected_pins(invocation, output, page_size)
+    if expected is None:
+        seen = sum(report.command == invocation.command for report in output.reports)
+        return [f"expected {invocation.ioctls} {invocation.command} result line(s) from gup_test, saw {seen}"]
+    if acquired == expected:
+        return []
+    how = (f"{invocation.ioctls} call(s) of {invocation.size // page_size} base pages, less any truncation"
+           if invocation.pins else "a get mode pins nothing")
+    return [f"expected exactly {expected} pins ({how}), {ACQUIRED} rose by {acquired}"]
+
+
+def check_dumped_pages(invocation: GupInvocation, output: StepOutput) -> list[str]:
+    """What a dumped page must show while pinned (-p) or only gotten."""
+    if invocation.command != "DUMP_USER_PAGES_TEST":
+        return []
+    pages = [page for page in output.dumped_pages if page.reason.startswith("gup_test: dump_pages")]
+    if len(pages) != len(invocation.dump_indexes):
+        return [f"expected {len(invocation.dump_indexes)} dump_page() records, saw {len(pages)}"]
+    problems = []
+    for index, page in zip(invocation.dump_indexes, pages):
+        problem = _dumped_page_problem(page, invocation.dump_with_pin)
+        if problem:
+            problems.append(f"page {index} (pfn {page.pfn:#x}): {problem}")
+    return problems
+
+
+def _dumped_page_problem(page: DumpedPage, pinned: bool) -> str:
+    if page.pincount is None:  # order 0 (or a 6.1 order-1 folio): pins live in the refcount
+        if pinned and page.refcount < 1 + GUP_PIN_COUNTING_BIAS:
+            return f"expected refcount >= {1 + GUP_PIN_COUNTING_BIAS} (1 + GUP_PIN_COUNTING_BIAS) while pinned, " \
+                   f"saw {page.refcount}"
+        if not pinned and page.refcount >= GUP_PIN_COUNTING_BIAS:
+            return f"expected refcount < {GUP_PIN_COUNTING_BIAS} without pins, saw {page.refcount}"
+        return ""
+    # The whole range is pinned, so each of the folio's base pages holds one pin.
+    pins_taken = (1 << page.order) if pinned else 0
+    if page.pincount != pins_taken:
+        return f"expected pincount {pins_taken} on an order-{page.order} folio, saw {page.pincount}"
+    if pinned and page.refcount >= page.pincount + GUP_PIN_COUNTING_BIAS:
+        return (f"expected a refcount not inflated by {GUP_PIN_COUNTING_BIAS} per pin "
+                f"(below pincount + {GUP_PIN_COUNTING_BIAS} = {page.pincount + GUP_PIN_COUNTING_BIAS}), "
+                f"saw {page.refcount}")
+    return ""
+
+
 def figures_of(output: StepOutput) -> dict[str, str]:
     figures = {
         "acquired_delta": output.delta(ACQUIRED),
@@ -81,22 +148,35 @@ def figures_of(output: StepOutput) -> dict[str, str]:
         figures[f"page.{number}.order"] = page.order or 0
         if page.pincount is not None:
             figures[f"page.{number}.pincount"] = page.pincount
+        if page.order:
+            figures[f"page.{number}.subpage"] = page.pfn & ((1 << page.order) - 1)
     return {key: str(value) for key, value in figures.items() if value is not None}
 
 
-def check_step(step: Step, capture: StepCapture) -> StepResult:
+def check_step(step: Step, capture: StepCapture, arch: Arch) -> StepResult:
+    if capture.outcome == "skipped":
+        return StepResult(step, "skipped", capture.problem, 0.0, capture.text)
     if capture.outcome != "completed":
         verb = "crashed the kernel" if capture.outcome == "crashed" else "timed out"
         return StepResult(step, capture.outcome, f"{step.name} {verb}: {capture.problem}", capture.seconds,
                           capture.text)
     output = parse_step(capture.text)
+    figures = figures_of(output)
     problems = (
         check_exit(step, output, capture.exit_status or 0)
         + check_no_splat(output)
+        + check_ktap(output)
         + check_counters_read(output)
         + check_balance(output)
         + check_counters_move(step, output)
     )
+    if step.program == "gup_test":
+        invocation = parse_gup_args(step.args_for(arch))
+        expected = expected_pins(invocation, output, arch.page_size)
+        if expected is not None and step.expect != "any":
+            figures["expected_pins"] = str(expected)
+        problems += check_exact_pins(step, invocation, output, arch.page_size)
+        problems += check_dumped_pages(invocation, output)
     return StepResult(
         step=step,
         status="failed" if problems else "passed",
@@ -104,5 +184,5 @@ def check_step(step: Step, capture: StepCapture) -> StepResult:
         seconds=capture.seconds,
         console=capture.text,
         output=output,
-        figures=figures_of(output),
+        figures=figures,
     )

@@ -9,11 +9,14 @@ costs only the step it happened in.
 import re
 import shlex
 
+from orchestrator.arches import Arch
 from orchestrator.plan import Plan
 
 READY = re.compile(r"@@gupvm ready (\S+)")
 STEP_BEGIN = re.compile(r"@@gupvm step-begin (\d+) (\S+)")
 STEP_END = re.compile(r"@@gupvm step-end (\d+) (\S+) exit=(\d+)")
+STEP_SKIP = re.compile(r"@@gupvm step-skip (\d+) (\S+) (.*?)\r?\n")
+ENVIRONMENT = re.compile(r"@@gupvm environment (.*?)\r?\n")
 PLAN_END = re.compile(r"@@gupvm plan-end")
 SECTION = re.compile(r"^@@gupvm (vmstat-before|vmstat-after|output|kmsg)$")
 
@@ -36,10 +39,43 @@ pin_counters() {
     grep -E '^nr_foll_pin_(acquired|released) ' /proc/vmstat
 }
 
+# What the kernel gave of what the plan's setup asked for.
+setup() {
+    asked_hugetlb=$1 thp_mode=$2
+    hugetlb_pages=0 thp=unavailable
+    if [ -w /proc/sys/vm/nr_hugepages ]; then
+        echo "$asked_hugetlb" > /proc/sys/vm/nr_hugepages
+        hugetlb_pages=$(cat /proc/sys/vm/nr_hugepages)
+    fi
+    thp_knob=/sys/kernel/mm/transparent_hugepage/enabled
+    if [ -w $thp_knob ]; then
+        [ -n "$thp_mode" ] && echo "$thp_mode" > $thp_knob
+        thp=$(sed 's/.*\[\(.*\)\].*/\1/' $thp_knob)
+    fi
+    echo "@@gupvm environment hugetlb_pages=$hugetlb_pages/$asked_hugetlb thp=$thp"
+}
+
+# Why this kernel cannot serve a step's requirements; nothing if it can.
+unmet() {
+    for need in $(echo "$1" | tr , ' '); do
+        case "$need" in
+        hugetlb) [ "$hugetlb_pages" -ge "$asked_hugetlb" ] && [ "$hugetlb_pages" -gt 0 ] ||
+            echo "hugetlb: asked for $asked_hugetlb huge pages, the kernel reserved $hugetlb_pages" ;;
+        thp) [ "$thp" = always ] || [ "$thp" = madvise ] || echo "THP: $thp in this kernel" ;;
+        esac
+    done
+}
+
 step() {
-    index=$1 name=$2
-    shift 2
+    index=$1 name=$2 requires=$3
+    shift 3
     [ "$index" -lt "$first" ] && return
+    reason=$(unmet "$requires")
+    command -v "$1" > /dev/null || reason="this tree has no $1"
+    if [ -n "$reason" ]; then
+        echo "@@gupvm step-skip $index $name $reason"
+        return
+    fi
     echo "@@gupvm step-begin $index $name"
     dmesg -c > /dev/null
     echo "@@gupvm vmstat-before"
@@ -56,7 +92,6 @@ step() {
 }
 
 cd /tmp
-echo "@@gupvm ready $(uname -r)"
 """
 
 _INIT_TAIL = r"""echo "@@gupvm plan-end"
@@ -66,12 +101,19 @@ reboot -f
 """
 
 
-def render_init(plan: Plan) -> str:
-    lines = [
-        shlex.join(["step", str(index), step.name, step.program, *step.args])
+def render_init(plan: Plan, arch: Arch) -> str:
+    hugetlb_pages = plan.setup.hugetlb_mb * (1 << 20) // arch.huge_page_size
+    lines = [shlex.join(["setup", str(hugetlb_pages), plan.setup.thp]), 'echo "@@gupvm ready $(uname -r)"'] + [
+        shlex.join(["step", str(index), step.name, ",".join(step.requires) or "-", step.program, *step.args_for(arch)])
         for index, step in enumerate(plan.steps, start=1)
     ]
     return _INIT_HEAD + "\n".join(lines) + "\n" + _INIT_TAIL
+
+
+def parse_environment(text: str) -> dict[str, str]:
+    """The guest's report of its setup: hugetlb pages (given/asked) and the THP mode."""
+    match = ENVIRONMENT.search(text.replace("\r", "") + "\n")
+    return dict(item.split("=", 1) for item in match.group(1).split()) if match else {}
 
 
 def split_sections(step_text: str) -> dict[str, str]:

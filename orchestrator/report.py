@@ -67,12 +67,27 @@ def _step_case(suite: SuiteResult, result: StepResult) -> TestCase:
     return case
 
 
+def _ktap_cases(suite: SuiteResult, result: StepResult) -> list[TestCase]:
+    """A KTAP program's results (gup_longterm's), one testcase each."""
+    if not (result.step.ktap_cases and result.output):
+        return []
+    cases = []
+    for ktap in result.output.ktap:
+        case = TestCase(f"{result.step.name}: {ktap.number} {ktap.description}", classname=suite.name)
+        if ktap.directive == "SKIP":
+            case.add_skipped_info(message=ktap.reason or "skipped")
+        elif not ktap.ok:
+            case.add_failure_info(message=f"not ok {ktap.number} {ktap.description}", failure_type="ktap")
+        cases.append(case)
+    return cases
+
+
 def junit_xml(suites: list[SuiteResult]) -> str:
     junit_suites = [
         TestSuite(
             suite.name,
             [_stage_case(suite, "build", suite.build), _stage_case(suite, "boot", suite.boot)]
-            + [_step_case(suite, step) for step in suite.steps],
+            + [case for step in suite.steps for case in [_step_case(suite, step), *_ktap_cases(suite, step)]],
             properties=suite.properties,
         )
         for suite in suites

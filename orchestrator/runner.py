@@ -80,8 +80,9 @@ def run_suite(options: RunOptions, item: Configured) -> SuiteResult:
         failed = StageResult("failed", str(error).splitlines()[0], 0.0, str(error))
         return SuiteResult(name, properties, build_stage, failed, ())
     properties["boots"] = str(record.boots)
+    properties.update({f"guest_{key}": value for key, value in record.environment.items()})
     steps: tuple[StepResult, ...] = tuple(
-        check_step(options.plan.steps[capture.index - 1], capture) for capture in record.captures
+        check_step(options.plan.steps[capture.index - 1], capture, arch) for capture in record.captures
     )
     boot_stage = StageResult("passed", f"{record.boots} boot(s)", record.seconds)
     return SuiteResult(name, properties, build_stage, boot_stage, steps)
@@ -101,6 +102,6 @@ def _boot(options: RunOptions, arch: Arch, accel: str, kernel: build.BuiltKernel
     assert options.plan is not None
     with tempfile.TemporaryDirectory(prefix="gupvm-") as scratch:
         initramfs = Path(scratch) / "initramfs.cpio"
-        guest.write_initramfs(tools, protocol.render_init(options.plan), initramfs)
+        guest.write_initramfs(tools, protocol.render_init(options.plan, arch), initramfs)
         console_log = options.run_dir / f"console-{arch.name}.log"
         return boot.run_plan(arch, accel, kernel.image, initramfs, options.plan, console_log, options.limits)

@@ -3,7 +3,14 @@
 import dataclasses
 import pytest
 
+from orchestrator.arches import all_arches
 from orchestrator.check import check_step
+
+X86_64 = all_arches()["x86_64"]
+
+
+def verdict(step, capture):
+    return check_step(step, capture, X86_64)
 
 
 
@@ -19,16 +26,16 @@ def recovery(recovery_61):
 
 def test_every_smoke_step_passes(smoke):
     for step, capture in smoke.values():
-        result = check_step(step, capture)
+        result = verdict(step, capture)
         assert result.status == "passed", result.message
         assert result.message == ""
 
 
 def test_figures_carry_deltas_timings_and_dumped_pages(smoke):
-    figures = check_step(*smoke["pin_fast_benchmark"]).figures
+    figures = verdict(*smoke["pin_fast_benchmark"]).figures
     assert figures["acquired_delta"] == figures["released_delta"] == "32768"
     assert int(figures["get_usec.0"]) > 0
-    dump = check_step(*smoke["dump_thp_pinned"]).figures
+    dump = verdict(*smoke["dump_thp_pinned"]).figures
     assert dump["page.0.refcount"] == "1025" and dump["page.2.order"] == "9" and dump["page.2.pincount"] == "512"
 
 
@@ -42,7 +49,7 @@ def _with_released_after(capture, value: int):
 
 def test_unbalanced_pins_fail_with_both_deltas(smoke):
     step, capture = smoke["pin_basic"]
-    result = check_step(step, _with_released_after(capture, 32768 * 2 - 3))
+    result = verdict(step, _with_released_after(capture, 32768 * 2 - 3))
     assert result.status == "failed"
     assert "expected every pin released: nr_foll_pin_acquired rose by 32768, nr_foll_pin_released by 32765" \
         in result.message
@@ -50,20 +57,20 @@ def test_unbalanced_pins_fail_with_both_deltas(smoke):
 
 def test_pin_mode_that_pins_nothing_fails(smoke):
     step, capture = smoke["gup_basic"]
-    result = check_step(dataclasses.replace(step, expect="pin"), capture)
+    result = verdict(dataclasses.replace(step, expect="pin"), capture)
     assert result.status == "failed" and "expected a pin mode to move nr_foll_pin_acquired" in result.message
 
 
 def test_get_mode_that_pins_fails(smoke):
     step, capture = smoke["pin_basic"]
-    result = check_step(dataclasses.replace(step, expect="get"), capture)
+    result = verdict(dataclasses.replace(step, expect="get"), capture)
     assert result.status == "failed"
     assert "expected a get mode to leave the pin counters alone, they rose by 32768 and 32768" in result.message
 
 
 def test_nonzero_exit_fails_with_the_output_tail(smoke):
     step, capture = smoke["pin_basic"]
-    result = check_step(step, dataclasses.replace(capture, exit_status=1))
+    result = verdict(step, dataclasses.replace(capture, exit_status=1))
     assert result.status == "failed" and "expected gup_test to exit 0, it exited 1: PIN_BASIC_TEST: done" \
         in result.message
 
@@ -71,20 +78,20 @@ def test_nonzero_exit_fails_with_the_output_tail(smoke):
 def test_missing_counters_fail(smoke):
     step, capture = smoke["pin_basic"]
     stripped = dataclasses.replace(capture, text=capture.text.replace("nr_foll_pin_acquired", "nr_other"))
-    result = check_step(step, stripped)
+    result = verdict(step, stripped)
     assert "expected /proc/vmstat to show nr_foll_pin_acquired" in result.message
 
 
 def test_a_real_warning_fails_the_step(recovery):
-    result = check_step(*recovery["pin_with_foll_get"])
+    result = verdict(*recovery["pin_with_foll_get"])
     assert result.status == "failed"
     assert "expected no kernel splat, the kernel logged: WARNING: CPU: 0" in result.message
     assert "expected a pin mode to move" in result.message  # pin_user_pages refused FOLL_GET
 
 
 def test_crash_and_timeout_keep_their_kind(recovery):
-    crashed = check_step(*recovery["sysrq_crash"])
+    crashed = verdict(*recovery["sysrq_crash"])
     assert crashed.status == "crashed" and "Kernel panic - not syncing: sysrq triggered crash" in crashed.message
-    timed_out = check_step(*recovery["hang"])
+    timed_out = verdict(*recovery["hang"])
     assert timed_out.status == "timeout" and "no result after 5 s" in timed_out.message
-    assert check_step(*recovery["pin_fast_after_crash"]).status == "passed"
+    assert verdict(*recovery["pin_fast_after_crash"]).status == "passed"

@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.arches import all_arches
 from orchestrator.errors import UsageError
 from orchestrator.plan import load_plan
 from orchestrator.protocol import render_init
@@ -30,8 +31,8 @@ def test_invalid_plan_file_is_a_usage_error(tmp_path: Path):
 
 def test_init_runs_each_step_with_its_index_and_resumes_from_the_command_line():
     plan = load_plan("smoke")
-    init = render_init(plan)
-    assert "step 2 pin_fast_benchmark gup_test -a" in init
+    init = render_init(plan, all_arches()["x86_64"])
+    assert "step 2 pin_fast_benchmark - gup_test -a" in init
     assert "gupvm.first=" in init
     assert "stat_refresh" in init  # exact counters need the per-CPU deltas folded
     assert "mount -t devtmpfs" in init

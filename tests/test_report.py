@@ -3,12 +3,13 @@ import xml.etree.ElementTree as ElementTree
 
 import pytest
 
+from orchestrator.arches import all_arches
 from orchestrator.check import check_step
 from orchestrator.report import StageResult, SuiteResult, junit_xml, results_json, summary
 
 @pytest.fixture
 def suites(recovery_61):
-    steps = tuple(check_step(step, capture) for step, capture in recovery_61.values())
+    steps = tuple(check_step(step, capture, all_arches()["x86_64"]) for step, capture in recovery_61.values())
     recovery = SuiteResult("x86_64 linux-6.1.176", {"arch": "x86_64", "kernel_release": "6.1.176"},
                            StageResult("passed", "cached", 1.0), StageResult("passed", "3 boot(s)", 20.0), steps)
     broken = SuiteResult("i386 linux-6.1.176", {"arch": "i386"},
