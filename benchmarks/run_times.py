@@ -48,7 +48,7 @@ def main() -> int:
                       f"-j{os.cpu_count()}", "bzImage"], env)
         tools = guest.build_guest_tools(kernel_source, ARCH, scratch / "cache", scratch / "guest.log")
         initramfs = scratch / "initramfs.cpio"
-        guest.write_initramfs(tools, protocol.render_init(load_plan("smoke"), ARCH), initramfs)
+        guest.write_initramfs(tools, protocol.render_init(load_plan("smoke"), ARCH, kernel_source.version), initramfs)
         command = qemu_command(ARCH, "tcg", build_dir / ARCH.kernel_image, initramfs,
                                kernel_command_line(ARCH, "gupvm.first=1"))
         boot = timed(command, env, stdin=subprocess.DEVNULL, timeout=300)

@@ -32,6 +32,11 @@ class GupInvocation:
         return self.command in PIN_COMMANDS or (self.command == "DUMP_USER_PAGES_TEST" and self.dump_with_pin)
 
     @property
+    def reads_unwritten_memory(self) -> bool:
+        """Private memory nobody wrote, looked up for reading: it maps the shared zero page."""
+        return not self.write and self.faulted_by_kernel and not self.shared and not self.hugetlb
+
+    @property
     def benchmark(self) -> bool:
         return self.command in BENCHMARKS.values()
 

@@ -43,6 +43,7 @@ class KtapResult:
     description: str
     directive: str = ""  # SKIP or TODO
     reason: str = ""
+    title: str = ""  # the "# [RUN] ..." line kselftests print before a result, if any
 
 
 @dataclass(frozen=True)
@@ -129,10 +130,15 @@ def parse_gup_output(text: str) -> tuple[GupReport, ...]:
 
 def parse_ktap(text: str) -> tuple[KtapResult, ...]:
     results = []
+    title = ""
     for line in text.splitlines():
-        if match := _KTAP_RESULT.match(line.strip()):
+        line = line.strip()
+        if line.startswith("# [RUN] "):
+            title = line.removeprefix("# [RUN] ")
+        elif match := _KTAP_RESULT.match(line):
             results.append(KtapResult(match.group(1) == "ok", int(match.group(2)), match.group(3).strip(),
-                                      (match.group(4) or "").upper(), (match.group(5) or "").strip()))
+                                      (match.group(4) or "").upper(), (match.group(5) or "").strip(), title))
+            title = ""
     return tuple(results)
 
 

@@ -22,11 +22,22 @@ class Step:
     program: str = "gup_test"  # a program built from the tree's selftests, or a busybox applet
     requires: tuple[str, ...] = ()  # "hugetlb", "thp": skipped, with the reason, where the kernel lacks them
     ktap_cases: bool = False  # each KTAP result of the program is a testcase of its own
+    before_kernel: str = ""  # skipped on this kernel version and newer ...
+    before_kernel_reason: str = ""  # ... for this reason
+
+    def skip_reason(self, kernel_version: str) -> str:
+        if self.before_kernel and version_tuple(kernel_version) >= version_tuple(self.before_kernel):
+            return f"needs a kernel before {self.before_kernel} ({self.before_kernel_reason})"
+        return ""
 
 
     def args_for(self, arch: Arch) -> tuple[str, ...]:
         """The arguments with the arch's huge page geometry filled in ({huge}, {huge_last})."""
         return tuple(arg.format(**_geometry(arch.pages_per_huge_page)) for arg in self.args)
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
 
 
 def _geometry(pages_per_huge_page: int) -> dict[str, int]:
@@ -80,6 +91,8 @@ def _plan_from_data(name: str, data: dict) -> Plan:
             program=entry.get("program", "gup_test"),
             requires=tuple(entry.get("requires", ())),
             ktap_cases=bool(entry.get("ktap_cases", False)),
+            before_kernel=entry.get("before_kernel", ""),
+            before_kernel_reason=entry.get("before_kernel_reason", ""),
         )
         for arg in step.args:
             arg.format(**_geometry(512))  # an unknown {placeholder} fails here, not in the guest

@@ -66,6 +66,10 @@ unmet() {
     done
 }
 
+skip() {
+    [ "$1" -lt "$first" ] || echo "@@gupvm step-skip $1 $2 $3"
+}
+
 step() {
     index=$1 name=$2 requires=$3
     shift 3
@@ -73,7 +77,7 @@ step() {
     reason=$(unmet "$requires")
     command -v "$1" > /dev/null || reason="this tree has no $1"
     if [ -n "$reason" ]; then
-        echo "@@gupvm step-skip $index $name $reason"
+        skip "$index" "$name" "$reason"
         return
     fi
     echo "@@gupvm step-begin $index $name"
@@ -101,12 +105,15 @@ reboot -f
 """
 
 
-def render_init(plan: Plan, arch: Arch) -> str:
+def render_init(plan: Plan, arch: Arch, kernel_version: str) -> str:
     hugetlb_pages = plan.setup.hugetlb_mb * (1 << 20) // arch.huge_page_size
-    lines = [shlex.join(["setup", str(hugetlb_pages), plan.setup.thp]), 'echo "@@gupvm ready $(uname -r)"'] + [
-        shlex.join(["step", str(index), step.name, ",".join(step.requires) or "-", step.program, *step.args_for(arch)])
-        for index, step in enumerate(plan.steps, start=1)
-    ]
+    lines = [shlex.join(["setup", str(hugetlb_pages), plan.setup.thp]), 'echo "@@gupvm ready $(uname -r)"']
+    for index, step in enumerate(plan.steps, start=1):
+        if reason := step.skip_reason(kernel_version):
+            lines.append(shlex.join(["skip", str(index), step.name, reason]))
+        else:
+            requires = ",".join(step.requires) or "-"
+            lines.append(shlex.join(["step", str(index), step.name, requires, step.program, *step.args_for(arch)]))
     return _INIT_HEAD + "\n".join(lines) + "\n" + _INIT_TAIL
 
 

@@ -73,7 +73,8 @@ def _ktap_cases(suite: SuiteResult, result: StepResult) -> list[TestCase]:
         return []
     cases = []
     for ktap in result.output.ktap:
-        case = TestCase(f"{result.step.name}: {ktap.number} {ktap.description}", classname=suite.name)
+        label = f"{ktap.title} ({ktap.description})" if ktap.title else ktap.description
+        case = TestCase(f"{result.step.name}: {ktap.number} {label}", classname=suite.name)
         if ktap.directive == "SKIP":
             case.add_skipped_info(message=ktap.reason or "skipped")
         elif not ktap.ok:

@@ -102,6 +102,6 @@ def _boot(options: RunOptions, arch: Arch, accel: str, kernel: build.BuiltKernel
     assert options.plan is not None
     with tempfile.TemporaryDirectory(prefix="gupvm-") as scratch:
         initramfs = Path(scratch) / "initramfs.cpio"
-        guest.write_initramfs(tools, protocol.render_init(options.plan, arch), initramfs)
+        guest.write_initramfs(tools, protocol.render_init(options.plan, arch, options.source.version), initramfs)
         console_log = options.run_dir / f"console-{arch.name}.log"
         return boot.run_plan(arch, accel, kernel.image, initramfs, options.plan, console_log, options.limits)

@@ -31,8 +31,41 @@ def test_invalid_plan_file_is_a_usage_error(tmp_path: Path):
 
 def test_init_runs_each_step_with_its_index_and_resumes_from_the_command_line():
     plan = load_plan("smoke")
-    init = render_init(plan, all_arches()["x86_64"])
+    init = render_init(plan, all_arches()["x86_64"], "6.1.176")
     assert "step 2 pin_fast_benchmark - gup_test -a" in init
     assert "gupvm.first=" in init
     assert "stat_refresh" in init  # exact counters need the per-CPU deltas folded
     assert "mount -t devtmpfs" in init
+
+
+def test_matrix_plan_is_run_vmtests_gup_matrix():
+    plan = load_plan("matrix")
+    assert len(plan.steps) == 180
+    first, last = plan.steps[0], plan.steps[-1]
+    assert first.name == "thp-gup_fast-write-shared-n1" and first.args == ("-t", "-u", "-w", "-S", "-n", "1")
+    assert first.expect == "get" and first.requires == ("thp",)
+    assert last.name == "hugetlb-pin_longterm-read-private-n123" and last.expect == "pin"
+    assert last.requires == ("hugetlb",)
+    assert len({step.name for step in plan.steps}) == 180
+
+
+def test_huge_page_geometry_is_filled_in_per_arch():
+    plan = load_plan("hugepage")
+    dump = next(step for step in plan.steps if step.name == "hugetlb-dump-pinned")
+    arches = all_arches()
+    assert dump.args_for(arches["x86_64"])[-2:] == ("511", "512")
+    assert dump.args_for(arches["i386"])[-2:] == ("1023", "1024")
+
+
+def test_setup_reserves_hugetlb_pages_by_the_arch_huge_page_size():
+    plan = load_plan("hugepage")
+    assert "setup 64 always" in render_init(plan, all_arches()["x86_64"], "6.1.176")  # 128 MB of 2 MB pages
+    assert "setup 32 always" in render_init(plan, all_arches()["i386"], "6.1.176")  # 128 MB of 4 MB pages
+
+
+def test_unknown_placeholder_or_requirement_is_a_usage_error(tmp_path: Path):
+    for body in ('args = ["-n", "{hug}"]\nexpect = "pin"', 'args = ["-a"]\nexpect = "pin"\nrequires = ["gpu"]'):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(f'[[step]]\nname = "x"\n{body}\n')
+        with pytest.raises(UsageError, match="invalid plan"):
+            load_plan(str(bad))
