@@ -30,6 +30,9 @@ class Arch:
     pae: bool
     page_size: int
     huge_page_size: int
+    # Options no fragment can ask for (they are selected), checked all the
+    # same: each entry is satisfied by any one of its CONFIG_X=value choices.
+    config_checks: tuple[tuple[str, ...], ...] = ()
 
     @property
     def pages_per_huge_page(self) -> int:
@@ -39,6 +42,7 @@ class Arch:
 def _load(path: Path) -> Arch:
     data = tomllib.loads(path.read_text())
     data["guest_cflags"] = tuple(data["guest_cflags"])
+    data["config_checks"] = tuple(tuple(choices) for choices in data.get("config_checks", ()))
     return Arch(**data)
 
 

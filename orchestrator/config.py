@@ -40,6 +40,7 @@ class ConfigRequest:
 
     fragments: tuple[Path, ...]
     additions: tuple[str, ...]
+    checks: tuple[tuple[str, ...], ...] = ()  # each satisfied by any one of its CONFIG_X=value choices
 
     @classmethod
     def for_arch(cls, arch: Arch, user_fragments: list[Path], additions: list[str]) -> "ConfigRequest":
@@ -52,7 +53,7 @@ class ConfigRequest:
                     f"--kconfig-add {addition!r}: expected CONFIG_NAME=value with y, n, m, a number or a quoted string"
                 )
         fragments = (KCONFIGS_DIR / arch.kconfig_fragment, GUP_FRAGMENT, *user_fragments)
-        return cls(fragments=fragments, additions=tuple(additions))
+        return cls(fragments=fragments, additions=tuple(additions), checks=arch.config_checks)
 
     def additions_fragment(self) -> str:
         return "".join(_fragment_line(*addition.split("=", 1)) + "\n" for addition in self.additions)
@@ -70,6 +71,7 @@ class ConfigRequest:
         for fragment in self.fragments:
             digest.update(fragment.read_bytes() + b"\0")
         digest.update("\n".join(self.additions).encode())
+        digest.update(repr(self.checks).encode())
         return digest.hexdigest()
 
 
@@ -89,13 +91,22 @@ def parse_config(text: str) -> dict[str, str]:
     return options
 
 
-def verify(requested: dict[str, str], final: dict[str, str]) -> list[Mismatch]:
+def verify(requested: dict[str, str], final: dict[str, str], checks=()) -> list[Mismatch]:
     """Options whose final value differs from the asked one; absent counts as 'n'."""
-    return [
+    mismatches = [
         Mismatch(option, asked, final.get(option, "n"))
         for option, asked in requested.items()
         if final.get(option, "n") != asked
     ]
+    for choices in checks:
+        wanted = [choice.split("=", 1) for choice in choices]
+        if not any(final.get(option, "n") == value for option, value in wanted):
+            mismatches.append(Mismatch(
+                " or ".join(option for option, _ in wanted),
+                " / ".join(value for _, value in wanted),
+                " / ".join(final.get(option, "n") for option, _ in wanted),
+            ))
+    return mismatches
 
 
 @dataclass(frozen=True)
@@ -121,7 +132,7 @@ def configure(
         final = FinalConfig(cached.read_text())
     else:
         final = FinalConfig(_merge(source, arch, request, build_dir, log))
-    mismatches = verify(request.requested(), final.options)
+    mismatches = verify(request.requested(), final.options, request.checks)
     if mismatches:
         raise UsageError(
             f"the {arch.name} config cannot be satisfied (missing dependencies?): "

@@ -17,6 +17,7 @@ from virtme.cpiowriter import CpioWriter
 from orchestrator.arches import Arch
 from orchestrator.commands import run_logged
 from orchestrator.errors import InfrastructureError
+from orchestrator.paths import exclusive
 from orchestrator.source import KernelSource
 
 # Built when the tree has them; gup_longterm appeared in 6.5.
@@ -30,7 +31,9 @@ class GuestTools:
 
 
 def build_guest_tools(source: KernelSource, arch: Arch, cache_dir: Path, log: Path) -> GuestTools:
-    return GuestTools(programs=_build_programs(source, arch, cache_dir, log), busybox=_busybox(arch, cache_dir, log))
+    with exclusive(cache_dir / "guest.lock"):
+        return GuestTools(programs=_build_programs(source, arch, cache_dir, log),
+                          busybox=_busybox(arch, cache_dir, log))
 
 
 def _build_programs(source: KernelSource, arch: Arch, cache_dir: Path, log: Path) -> dict[str, Path]:

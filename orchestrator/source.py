@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import InfrastructureError, UsageError
+from orchestrator.paths import exclusive
 
 DEFAULT_SOURCE = "debian:6.1"
 DEBIAN_TARBALLS = Path("/usr/src")
@@ -65,8 +66,9 @@ def _debian_source(series: str, cache_dir: Path) -> KernelSource:
     slot = f"debian-{series}"
     unpacked_root = cache_dir / "src" / f"{package}_{package_version}"
     tree = unpacked_root / package
-    if not (tree / "Makefile").is_file():
-        _unpack(tarball, unpacked_root)
+    with exclusive(unpacked_root.with_name(unpacked_root.name + ".lock")):
+        if not (tree / "Makefile").is_file():
+            _unpack(tarball, unpacked_root)
     fingerprint = hashlib.sha256(f"{package}={package_version}".encode()).hexdigest()[:16]
     return KernelSource(
         path=tree,

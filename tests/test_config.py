@@ -54,3 +54,18 @@ def test_malformed_addition_is_a_usage_error(addition):
 def test_missing_fragment_is_a_usage_error(tmp_path: Path):
     with pytest.raises(UsageError, match="no such file"):
         ConfigRequest.for_arch(X86_64, [tmp_path / "absent.config"], [])
+
+
+def test_a_check_is_met_by_any_of_its_choices():
+    checks = (("CONFIG_GUP_GET_PTE_LOW_HIGH=y", "CONFIG_GUP_GET_PXX_LOW_HIGH=y"),)
+    assert verify({}, {"CONFIG_GUP_GET_PXX_LOW_HIGH": "y"}, checks) == []
+    assert verify({}, {"CONFIG_GUP_GET_PTE_LOW_HIGH": "y"}, checks) == []
+    (mismatch,) = verify({}, {}, checks)
+    assert str(mismatch) == "CONFIG_GUP_GET_PTE_LOW_HIGH or CONFIG_GUP_GET_PXX_LOW_HIGH: asked y / y, got n / n"
+
+
+def test_pae_arch_checks_the_split_pte_read():
+    pae = all_arches()["i386-pae"]
+    request = ConfigRequest.for_arch(pae, [], [])
+    assert request.checks == pae.config_checks and "CONFIG_GUP_GET_PTE_LOW_HIGH=y" in request.checks[0]
+    assert ConfigRequest.for_arch(all_arches()["i386"], [], []).checks == ()

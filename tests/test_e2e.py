@@ -112,3 +112,75 @@ def test_crash_and_hang_fail_their_own_steps_and_the_rest_run_in_fresh_boots(tmp
         assert cases[name].find("failure") is None
     leftover = subprocess.run(["pgrep", "-f", "qemu-system.*gupvm.first"], capture_output=True, text=True)
     assert leftover.stdout == ""  # no QEMU outlives the run
+
+
+def run_junit(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, ElementTree.Element]:
+    junit = tmp_path / "junit.xml"
+    result = gupvm("run", "--junit", str(junit), *args, cwd=tmp_path)
+    assert junit.is_file(), result.stdout + result.stderr
+    return result, ElementTree.parse(junit).getroot()
+
+
+def cases_of(suite: ElementTree.Element) -> dict[str, ElementTree.Element]:
+    return {case.get("name"): case for case in suite.findall("testcase")}
+
+
+def test_all_three_arches_pass_smoke_in_one_run(tmp_path: Path):
+    result, root = run_junit(tmp_path, "--arch", "all")
+    assert result.returncode == 0, result.stdout + result.stderr
+    suites = {properties(suite)["arch"]: suite for suite in root.findall("testsuite")}
+    assert set(suites) == {"x86_64", "i386", "i386-pae"}
+    expected = {"x86_64": ("2097152", "no"), "i386": ("4194304", "no"), "i386-pae": ("2097152", "yes")}
+    for arch, suite in suites.items():
+        suite_properties = properties(suite)
+        assert (suite_properties["huge_page_size"], suite_properties["pae"]) == expected[arch]
+        assert suite_properties["page_size"] == "4096" and suite_properties["kernel_release"].startswith("6.1.")
+        for name, case in cases_of(suite).items():
+            assert case.find("failure") is None, (arch, name)
+        pinned = properties(cases_of(suite)["pin_fast_benchmark"])
+        assert pinned["acquired_delta"] == pinned["released_delta"] == pinned["expected_pins"] == "32768"
+    run_dir = next((tmp_path / "out").iterdir())
+    configs = {arch: (run_dir / f"config-{arch}").read_text().splitlines() for arch in suites}
+    assert "# CONFIG_X86_PAE is not set" in configs["i386"] and "CONFIG_HIGHMEM4G=y" in configs["i386"]
+    assert "CONFIG_X86_PAE=y" in configs["i386-pae"] and "CONFIG_HIGHMEM64G=y" in configs["i386-pae"]
+    assert "CONFIG_GUP_GET_PTE_LOW_HIGH=y" in configs["i386-pae"]
+
+
+@pytest.mark.parametrize("kernel", ["debian:6.1", "debian:6.12"])
+def test_hugepage_plan_passes_on_every_arch(tmp_path: Path, kernel: str):
+    result, root = run_junit(tmp_path, "--kernel-src", kernel, "--arch", "all", "--plan", "hugepage")
+    assert result.returncode == 0, result.stdout + result.stderr
+    plan = load_plan("hugepage")
+    for suite in root.findall("testsuite"):
+        arch = properties(suite)["arch"]
+        assert properties(suite)["guest_thp"] == "always"
+        cases = cases_of(suite)
+        assert {step.name for step in plan.steps} <= set(cases)
+        for step in plan.steps:
+            case = cases[step.name]
+            assert case.find("failure") is None, (arch, step.name, case.find("failure").get("message"))
+            skipped = case.find("skipped")
+            if skipped is not None:  # said why, and only where this tree cannot serve the step
+                assert skipped.get("message"), (arch, step.name)
+                assert step.name in ("gup_longterm", "zero_page-dump-pinned-read"), (arch, step.name)
+                continue
+            figures = properties(case)
+            if step.program == "gup_test":
+                assert figures["acquired_delta"] == figures["released_delta"] == figures["expected_pins"]
+        dump = properties(cases["hugetlb-dump-pinned"])
+        assert dump["page.0.subpage"] == "0" and dump["page.1.subpage"] == "1"
+        assert int(dump["page.2.subpage"]) == int(properties(suite)["huge_page_size"]) // 4096 - 1
+        assert dump["page.0.pincount"] == str(int(properties(suite)["huge_page_size"]) // 4096)
+        if kernel == "debian:6.12":
+            longterm = [name for name in cases if name.startswith("gup_longterm: ")]
+            assert len(longterm) > 10 and all(cases[name].find("failure") is None for name in longterm)
+
+
+def test_matrix_runs_180_steps_in_one_boot(tmp_path: Path):
+    result, root = run_junit(tmp_path, "--plan", "matrix")
+    assert result.returncode == 0, result.stdout + result.stderr
+    suite = root.find("testsuite")
+    assert properties(suite)["boots"] == "1"
+    steps = [case for name, case in cases_of(suite).items() if name not in ("build", "boot")]
+    assert len(steps) == 180
+    assert all(case.find("failure") is None and case.find("skipped") is None for case in steps)
