@@ -2,8 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.plan import Plan, load_plan
-from orchestrator.boot import StepCapture
+from orchestrator.plan import load_plan
 from replay import replay
 
 DATA = Path(__file__).parent / "data"
@@ -14,19 +13,20 @@ def data_dir() -> Path:
     return DATA
 
 
-def _replayed(log: str, plan: Plan, tmp_path_factory) -> dict[str, tuple]:
+def replayed(log: str, plan_file: str, tmp_path_factory) -> dict[str, tuple]:
+    """name -> (step, capture) of a captured console log, replayed with the plan it ran."""
+    plan = load_plan(str(DATA / plan_file))
     captures = replay(DATA / log, plan, tmp_path_factory.mktemp("replay"))
+    assert [capture.name for capture in captures] == [step.name for step in plan.steps]
     return {step.name: (step, capture) for step, capture in zip(plan.steps, captures)}
 
 
 @pytest.fixture(scope="session")
 def smoke_61(tmp_path_factory) -> dict[str, tuple]:
-    """name -> (step, capture) of the 6.1 x86_64 smoke boot."""
-    return _replayed("linux-6.1-x86_64-smoke.console.log", load_plan("smoke"), tmp_path_factory)
+    return replayed("linux-6.1-x86_64-smoke.console.log", "linux-6.1-x86_64-smoke.plan.toml", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def recovery_61(tmp_path_factory) -> dict[str, tuple]:
-    """name -> (step, capture) of the 6.1 x86_64 recovery boots (panic, hang, WARNING)."""
-    return _replayed("linux-6.1-x86_64-recovery.console.log", load_plan(str(DATA / "recovery.toml")),
-                     tmp_path_factory)
+    """A panic, a hang and a WARNING, over three boots."""
+    return replayed("linux-6.1-x86_64-recovery.console.log", "recovery.plan.toml", tmp_path_factory)

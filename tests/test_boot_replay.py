@@ -9,7 +9,7 @@ def test_every_smoke_step_is_framed_and_completed(smoke_61):
 
 
 def test_panic_and_hang_end_their_steps_and_later_boots_resume(recovery_61, data_dir):
-    plan = load_plan(str(data_dir / "recovery.toml"))
+    plan = load_plan(str(data_dir / "recovery.plan.toml"))
     captures = [capture for _, capture in recovery_61.values()]
     outcomes = {capture.name: capture for capture in captures}
     assert [capture.name for capture in captures] == [step.name for step in plan.steps]

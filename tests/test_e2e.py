@@ -98,7 +98,7 @@ def test_unsatisfiable_config_exits_2_naming_the_option(tmp_path: Path):
 
 def test_crash_and_hang_fail_their_own_steps_and_the_rest_run_in_fresh_boots(tmp_path: Path):
     junit = tmp_path / "junit.xml"
-    plan = Path(__file__).parent / "data/recovery.toml"
+    plan = Path(__file__).parent / "data/recovery.plan.toml"
     result = gupvm("run", "--plan", str(plan), "--junit", str(junit), cwd=tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     suite = ElementTree.parse(junit).getroot().find("testsuite")
