@@ -109,7 +109,7 @@ def check_dumped_pages(invocation: GupInvocation, output: StepOutput) -> list[st
     if len(pages) != len(invocation.dump_indexes):
         return [f"expected {len(invocation.dump_indexes)} dump_page() records, saw {len(pages)}"]
     problems = []
-    for index, page in zip(invocation.dump_indexes, pages):
+    for index, page in zip(invocation.dump_indexes, pages, strict=True):
         problem = _dumped_page_problem(page, invocation.dump_with_pin and not invocation.reads_unwritten_memory)
         if problem:
             problems.append(f"page {index} (pfn {page.pfn:#x}): {problem}")

@@ -32,11 +32,10 @@ class SuiteResult:
     steps: tuple[StepResult, ...]
 
     @property
-    def counts(self) -> dict[str, int]:
-        counts = {"passed": 0, "failed": 0, "skipped": 0}
-        for status in [self.build.status, self.boot.status] + [step.status for step in self.steps]:
-            counts["skipped" if status == "skipped" else "passed" if status == "passed" else "failed"] += 1
-        return counts
+    def statuses(self) -> list[str]:
+        """Every testcase's outcome as passed, failed or skipped; crashes and timeouts are failures."""
+        everything = [self.build.status, self.boot.status] + [step.status for step in self.steps]
+        return [status if status in ("passed", "skipped") else "failed" for status in everything]
 
 
 def _excerpt(text: str) -> str:
@@ -99,7 +98,7 @@ def junit_xml(suites: list[SuiteResult]) -> str:
 def _add_case_properties(xml_text: str, suites: list[SuiteResult]) -> str:
     """Each step's figures as <properties> of its testcase, as pytest's record_property writes them."""
     root = ElementTree.fromstring(xml_text)
-    for suite_element, suite in zip(root.iter("testsuite"), suites):
+    for suite_element, suite in zip(root.iter("testsuite"), suites, strict=True):
         figures = {step.step.name: step.figures for step in suite.steps}
         for case in suite_element.iter("testcase"):
             if figures.get(case.get("name")):
@@ -166,11 +165,8 @@ def summary(suites: list[SuiteResult]) -> str:
         )
         lines.append(f"{suite.name}: {stages}")
         lines += [_step_line(step) for step in suite.steps]
-    totals = {"passed": 0, "failed": 0, "skipped": 0}
-    for suite in suites:
-        for key, value in suite.counts.items():
-            totals[key] += value
-    lines.append(f"{totals['passed']} passed, {totals['failed']} failed, {totals['skipped']} skipped")
+    statuses = [status for suite in suites for status in suite.statuses]
+    lines.append(" ".join(f"{statuses.count(status)} {status}," for status in ("passed", "failed", "skipped"))[:-1])
     return "\n".join(lines)
 
 

@@ -1,9 +1,9 @@
 from pathlib import Path
 
 import pytest
+from replay import replay
 
 from orchestrator.plan import load_plan
-from replay import replay
 
 DATA = Path(__file__).parent / "data"
 
@@ -18,7 +18,7 @@ def replayed(log: str, plan_file: str, tmp_path_factory) -> dict[str, tuple]:
     plan = load_plan(str(DATA / plan_file))
     captures = replay(DATA / log, plan, tmp_path_factory.mktemp("replay"))
     assert [capture.name for capture in captures] == [step.name for step in plan.steps]
-    return {step.name: (step, capture) for step, capture in zip(plan.steps, captures)}
+    return {step.name: (step, capture) for step, capture in zip(plan.steps, captures, strict=True)}
 
 
 @pytest.fixture(scope="session")

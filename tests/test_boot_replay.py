@@ -1,5 +1,6 @@
 from orchestrator.plan import load_plan
 
+
 def test_every_smoke_step_is_framed_and_completed(smoke_61):
     plan = load_plan("smoke")
     captures = [capture for _, capture in smoke_61.values()]

@@ -1,6 +1,7 @@
 """The checks on real captures, and on real captures broken on purpose."""
 
 import dataclasses
+
 import pytest
 
 from orchestrator.arches import all_arches

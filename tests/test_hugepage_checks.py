@@ -4,8 +4,8 @@ import dataclasses
 import re
 
 import pytest
-
 from conftest import replayed
+
 from orchestrator.arches import all_arches
 from orchestrator.check import check_step, expected_pins
 from orchestrator.gup_args import parse_gup_args
@@ -85,7 +85,8 @@ def test_balanced_but_wrong_count_fails_exact_count(x86_64_61):
         return _set_counter(text, "vmstat-after", "nr_foll_pin_released", -512)
 
     result = verdict(x86_64_61, "hugetlb-pin_fast-repeat", shift_both)
-    assert result.message == "expected exactly 327680 pins (one per base page pinned), nr_foll_pin_acquired rose by 327168"
+    assert result.message == (
+        "expected exactly 327680 pins (one per base page pinned), nr_foll_pin_acquired rose by 327168")
 
 
 def test_a_missing_result_line_fails(x86_64_61):

@@ -1,7 +1,13 @@
 import pytest
 
 from orchestrator.parse import (
-    DumpedPage, GupReport, parse_dumped_pages, parse_gup_output, parse_ktap, parse_step, strip_timestamp,
+    DumpedPage,
+    GupReport,
+    parse_dumped_pages,
+    parse_gup_output,
+    parse_ktap,
+    parse_step,
+    strip_timestamp,
 )
 
 

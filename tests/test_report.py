@@ -7,6 +7,7 @@ from orchestrator.arches import all_arches
 from orchestrator.check import check_step
 from orchestrator.report import StageResult, SuiteResult, junit_xml, results_json, summary
 
+
 @pytest.fixture
 def suites(recovery_61):
     steps = tuple(check_step(step, capture, all_arches()["x86_64"]) for step, capture in recovery_61.values())
