@@ -166,7 +166,7 @@ def summary(suites: list[SuiteResult]) -> str:
         lines.append(f"{suite.name}: {stages}")
         lines += [_step_line(step) for step in suite.steps]
     statuses = [status for suite in suites for status in suite.statuses]
-    lines.append(" ".join(f"{statuses.count(status)} {status}," for status in ("passed", "failed", "skipped"))[:-1])
+    lines.append(", ".join(f"{statuses.count(status)} {status}" for status in ("passed", "failed", "skipped")))
     return "\n".join(lines)
 
 
