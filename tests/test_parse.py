@@ -98,3 +98,31 @@ def test_ktap_output_of_612_gup_test():
 def test_ktap_skip_directive():
     (result,) = parse_ktap("ok 3 # SKIP hugetlb not available\n")
     assert result.ok and result.directive == "SKIP" and result.reason == "hugetlb not available"
+
+
+@pytest.fixture(scope="module")
+def hugepage_612(tmp_path_factory) -> dict:
+    from conftest import replayed
+
+    steps = replayed("linux-6.12-i386-hugepage.console.log", "hugepage.plan.toml", tmp_path_factory)
+    return {name: parse_step(capture.text) for name, (_, capture) in steps.items()}
+
+
+def test_real_612_dump_on_32_bit(hugepage_612):
+    head = hugepage_612["hugetlb-dump-pinned"].dumped_pages[0]
+    assert (head.refcount, head.mapping, head.index, head.order, head.pincount) == (1025, "00000000", 0, 10, 1024)
+    assert head.entire_mapcount == 1
+
+
+def test_real_612_gup_test_speaks_ktap(hugepage_612):
+    output = hugepage_612["thp-pin_fast-repeat"]
+    assert len(output.reports) == 10 and all(report.command == "PIN_FAST_BENCHMARK" for report in output.reports)
+    assert [result.ok for result in output.ktap] == [True]
+
+
+def test_real_gup_longterm_results_carry_their_titles(hugepage_612):
+    results = hugepage_612["gup_longterm"].ktap
+    assert len(results) > 10
+    first = results[0]
+    assert first.ok and first.number == 1 and first.description == "Should have worked"
+    assert first.title.startswith("R/W longterm GUP pin in MAP_SHARED file mapping ... with memfd")
