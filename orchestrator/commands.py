@@ -18,7 +18,9 @@ _REPRODUCIBLE_BUILD_ENV = {
     "LC_ALL": "C",
 }
 
-_ERROR_LINE = re.compile(r"(error:|Error \d+|\*\*\*|undefined reference|No such file)")
+_COMPILER_ERROR = re.compile(r"\berror:|undefined reference to|fatal error")
+_MAKE_FAILURE = re.compile(r"^make(\[\d+\])?: \*\*\*")
+_KBUILD_PROGRESS = re.compile(r"^  [A-Z0-9_]+ +\S")  # "  CC      mm/gup.o"
 
 
 def build_env() -> dict[str, str]:
@@ -29,7 +31,17 @@ def build_env() -> dict[str, str]:
 
 
 def first_error_lines(log_text: str, count: int = 8) -> list[str]:
-    return [line for line in log_text.splitlines() if _ERROR_LINE.search(line)][:count]
+    """The compiler's error lines or, failing those, what a tool said just before make gave up."""
+    lines = log_text.splitlines()
+    errors = [line for line in lines if _COMPILER_ERROR.search(line)]
+    if errors:
+        return errors[:count]
+    for number, line in enumerate(lines):
+        if _MAKE_FAILURE.match(line):
+            said = [earlier for earlier in lines[max(0, number - 3):number]
+                    if not _KBUILD_PROGRESS.match(earlier) and not earlier.startswith(("make", "$ "))]
+            return (said + [line])[:count]
+    return []
 
 
 def run_logged(argv: list[str], *, what: str, log: Path, cwd: Path | None = None) -> None:

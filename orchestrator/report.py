@@ -164,6 +164,8 @@ def summary(suites: list[SuiteResult]) -> str:
             for name, stage in (("build", suite.build), ("boot", suite.boot))
         )
         lines.append(f"{suite.name}: {stages}")
+        lines += [f"    {line.strip()}" for stage in (suite.build, suite.boot) if stage.status == "failed"
+                  for line in stage.detail.splitlines()[1:]]
         lines += [_step_line(step) for step in suite.steps]
     statuses = [status for suite in suites for status in suite.statuses]
     lines.append(", ".join(f"{statuses.count(status)} {status}" for status in ("passed", "failed", "skipped")))

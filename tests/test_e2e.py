@@ -6,6 +6,7 @@ already built a kernel does not build it again.
 
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -184,3 +185,24 @@ def test_matrix_runs_180_steps_in_one_boot(tmp_path: Path):
     steps = [case for name, case in cases_of(suite).items() if name not in ("build", "boot")]
     assert len(steps) == 180
     assert all(case.find("failure") is None and case.find("skipped") is None for case in steps)
+
+
+def test_a_failing_build_exits_3_showing_the_error(tmp_path: Path):
+    result, root = run_junit(tmp_path, "--kconfig-add", 'CONFIG_INITRAMFS_SOURCE="/nonexistent/initramfs"')
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "Cannot open '/nonexistent/initramfs'" in result.stdout
+    cases = cases_of(root.find("testsuite"))
+    assert cases["build"].find("failure") is not None and cases["boot"].find("skipped") is not None
+
+
+def test_kvm_probe_ends_on_its_own_and_leaves_no_qemu():
+    from orchestrator import qemu
+    from orchestrator.arches import all_arches
+
+    image = Path.home() / ".cache/gupvm/builds/debian-6.1-x86_64/arch/x86/boot/bzImage"
+    if not image.is_file() or not qemu.kvm_usable():
+        pytest.skip("needs /dev/kvm and a built 6.1 x86_64 kernel")
+    started = time.monotonic()
+    qemu.probe_kvm(all_arches()["x86_64"], image)  # True or False: what this host's KVM does
+    assert time.monotonic() - started < qemu.PROBE_SECONDS + 5
+    assert subprocess.run(["pgrep", "-f", f"qemu-system.*{image}"], capture_output=True).stdout == b""
