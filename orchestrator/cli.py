@@ -79,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
         (arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add)) for arch in select_arches(args.arch)
     )
     kernel_source = source.resolve(args.kernel_src, args.cache_dir)
-    run_dir = _new_run_dir(args.out)
+    run_dir = _new_run_dir(args.out).resolve()
     options = runner.RunOptions(
         source=kernel_source,
         requests=requests,
