@@ -51,10 +51,6 @@ class BootRecord:
     captures: tuple[StepCapture, ...]
 
 
-class BootFailure(InfrastructureError):
-    pass
-
-
 def run_plan(
     arch: Arch, accel: str, kernel: Path, initrd: Path, plan: Plan, console_log: Path, limits: BootLimits
 ) -> BootRecord:
@@ -89,7 +85,7 @@ def wait_ready(child: pexpect.spawn, seconds: float, console_log: Path) -> tuple
         return child.match.group(1), parse_environment(child.before)
     seen = {1: "the kernel crashed while booting", 2: "QEMU exited", 3: f"no init after {seconds:.0f} s"}[outcome]
     tail = "\n".join((child.before or "").splitlines()[-15:])
-    raise BootFailure(f"boot failed: {seen}; console: {console_log}\n{tail}")
+    raise InfrastructureError(f"boot failed: {seen}; console: {console_log}\n{tail}")
 
 
 def follow_steps(child: pexpect.spawn, plan: Plan, first: int, deadline: float) -> list[StepCapture]:

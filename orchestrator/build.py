@@ -13,6 +13,7 @@ from orchestrator.arches import Arch
 from orchestrator.commands import run_logged
 from orchestrator.config import FinalConfig, install_config
 from orchestrator.errors import InfrastructureError
+from orchestrator.paths import exclusive
 from orchestrator.source import KernelSource
 
 STAMP_NAME = "gupvm-stamp.json"
@@ -28,6 +29,11 @@ class BuiltKernel:
 
 def build_dir_for(cache_dir: Path, source: KernelSource, arch: Arch) -> Path:
     return cache_dir / "builds" / f"{source.slot}-{arch.name}"
+
+
+def build_dir_lock(build_dir: Path):
+    """Held while configuring or building: one gupvm at a time in a build directory."""
+    return exclusive(build_dir.with_name(build_dir.name + ".lock"))
 
 
 def build_kernel(

@@ -15,7 +15,7 @@ from orchestrator.paths import default_cache_dir
 from orchestrator.plan import available_plans, load_plan
 from orchestrator.qemu import ACCELS
 
-EXIT_PASSED, EXIT_TEST_FAILED, EXIT_USAGE, EXIT_INFRASTRUCTURE = 0, 1, 2, 3
+EXIT_PASSED, EXIT_TEST_FAILED, EXIT_INFRASTRUCTURE = 0, 1, 3  # 2, bad input: UsageError
 
 
 class _Parser(argparse.ArgumentParser):

@@ -44,8 +44,13 @@ def first_error_lines(log_text: str, count: int = 8) -> list[str]:
     return []
 
 
-def run_logged(argv: list[str], *, what: str, log: Path, cwd: Path | None = None) -> None:
-    """Run argv with its output appended to log; on failure raise with the first error lines."""
+def run_logged(argv: list[str], *, what: str, log: Path, cwd: Path | None = None, background: bool = False) -> None:
+    """Run argv with its output appended to log; on failure raise with the first error lines.
+
+    background: at the lowest CPU priority, so it fills the cores the kernel build leaves idle.
+    """
+    if background:
+        argv = ["nice", "-n", "19", *argv]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as log_file:
         log_file.write(f"$ {' '.join(argv)}\n")
@@ -59,9 +64,3 @@ def run_logged(argv: list[str], *, what: str, log: Path, cwd: Path | None = None
         raise InfrastructureError(
             f"{what} failed (exit {result.returncode}); full log: {log}\n  " + "\n  ".join(errors)
         )
-
-
-def capture(argv: list[str], cwd: Path | None = None) -> str:
-    return subprocess.run(
-        argv, cwd=cwd, check=True, capture_output=True, text=True, stdin=subprocess.DEVNULL
-    ).stdout

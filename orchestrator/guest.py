@@ -50,6 +50,7 @@ def _build_programs(source: KernelSource, arch: Arch, cache_dir: Path, log: Path
         ["make", "-s", "-C", str(source.path), f"O={headers}", f"ARCH={arch.make_arch}", "headers_install"],
         what="make headers_install",
         log=log,
+        background=True,
     )
     shadow = _shadow_selftests(source, root / "shadow")
     output.mkdir(parents=True)
@@ -62,6 +63,7 @@ def _build_programs(source: KernelSource, arch: Arch, cache_dir: Path, log: Path
         ],
         what=f"building {', '.join(wanted)} ({arch.name})",
         log=log,
+        background=True,
     )
     return built
 

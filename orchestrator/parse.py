@@ -1,7 +1,7 @@
 """Parsers: from one step's console text to what happened. Pure functions over text."""
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from orchestrator.protocol import split_sections
 
@@ -74,7 +74,6 @@ class StepOutput:
     kernel_lines: tuple[str, ...]
     dumped_pages: tuple[DumpedPage, ...]
     splats: tuple[str, ...]
-    sections_found: frozenset[str] = field(default_factory=frozenset)
 
     def delta(self, counter: str) -> int | None:
         if counter in self.counters_before and counter in self.counters_after:
@@ -95,7 +94,6 @@ def parse_step(step_text: str) -> StepOutput:
         kernel_lines=kernel_lines,
         dumped_pages=parse_dumped_pages(kernel_lines),
         splats=find_splats(kernel_lines),
-        sections_found=frozenset(sections),
     )
 
 

@@ -14,7 +14,6 @@ from orchestrator import boot, build, config, guest, protocol, qemu
 from orchestrator.arches import Arch
 from orchestrator.check import StepResult, check_step
 from orchestrator.errors import InfrastructureError
-from orchestrator.paths import exclusive
 from orchestrator.plan import Plan
 from orchestrator.report import StageResult, SuiteResult
 from orchestrator.source import KernelSource
@@ -44,7 +43,7 @@ def configure_all(options: RunOptions) -> list[Configured]:
     for arch, request in options.requests:
         build_dir = build.build_dir_for(options.cache_dir, options.source, arch)
         log = options.run_dir / f"build-{arch.name}.log"
-        with exclusive(build_dir.with_name(build_dir.name + ".lock")):
+        with build.build_dir_lock(build_dir):
             final = config.configure(options.source, arch, request, build_dir, options.cache_dir, log)
         (options.run_dir / f"config-{arch.name}").write_text(final.text)
         configured.append(Configured(arch, final, build_dir))
@@ -96,7 +95,7 @@ def _build(options: RunOptions, item: Configured) -> tuple[build.BuiltKernel, gu
     guest_log = options.run_dir / f"guest-{item.arch.name}.log"
     with ThreadPoolExecutor(max_workers=1) as pool:
         tools = pool.submit(guest.build_guest_tools, options.source, item.arch, options.cache_dir, guest_log)
-        with exclusive(item.build_dir.with_name(item.build_dir.name + ".lock")):
+        with build.build_dir_lock(item.build_dir):
             kernel = build.build_kernel(options.source, item.arch, item.final, item.build_dir, options.jobs, log)
         return kernel, tools.result()
 
