@@ -90,11 +90,7 @@ def _run(args: argparse.Namespace) -> int:
         run_dir=run_dir,
         limits=BootLimits(getattr(args, "boot_timeout", 120.0), getattr(args, "run_timeout", 1800.0)),
     )
-    configured = runner.configure_all(options)
-    suites = []
-    for item in configured:
-        print(f"gupvm: {item.arch.name}: building {kernel_source.identity} (config {item.final.hash})", flush=True)
-        suites.append(runner.run_suite(options, item))
+    suites = runner.run(options, announce=lambda line: print(line, flush=True))
     junit_path = getattr(args, "junit", None) or run_dir / "junit.xml"
     report.write_reports(suites, run_dir, junit_path)
     print(report.summary(suites))

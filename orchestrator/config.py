@@ -135,8 +135,8 @@ def configure(
     mismatches = verify(request.requested(), final.options, request.checks)
     if mismatches:
         raise UsageError(
-            f"the {arch.name} config cannot be satisfied (missing dependencies?): "
-            + "; ".join(map(str, mismatches))
+            f"the {arch.name} config cannot be satisfied: " + "; ".join(map(str, mismatches))
+            + " (an option whose dependencies are off is dropped: change the --kconfig/--kconfig-add that conflict)"
         )
     cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text(final.text)

@@ -1,12 +1,14 @@
 """One gupvm run: for each arch, configure, build, boot the plan, check, report.
 
-Every arch is configured and verified before anything is built, so a config
-that cannot be satisfied stops the run at once.
+Every arch is configured and verified before any kernel is built, so a
+config that cannot be satisfied stops the run early. The guest's programs
+need no config: they are built meanwhile, at low priority, on the core that
+the single-threaded config steps leave idle.
 """
 
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,25 @@ class Configured:
     build_dir: Path
 
 
+def run(options: RunOptions, announce=print) -> list[SuiteResult]:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        tools = {
+            arch.name: pool.submit(guest.build_guest_tools, options.source, arch, options.cache_dir,
+                                   options.run_dir / f"guest-{arch.name}.log")
+            for arch, _ in options.requests
+        }
+        try:
+            configured = configure_all(options)
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
+        suites = []
+        for item in configured:
+            announce(f"gupvm: {item.arch.name}: building {options.source.identity} (config {item.final.hash})")
+            suites.append(run_suite(options, item, tools[item.arch.name]))
+        return suites
+
+
 def configure_all(options: RunOptions) -> list[Configured]:
     configured = []
     for arch, request in options.requests:
@@ -50,7 +71,7 @@ def configure_all(options: RunOptions) -> list[Configured]:
     return configured
 
 
-def run_suite(options: RunOptions, item: Configured) -> SuiteResult:
+def run_suite(options: RunOptions, item: Configured, tools: Future) -> SuiteResult:
     arch, source = item.arch, options.source
     properties = {
         "arch": arch.name,
@@ -65,7 +86,10 @@ def run_suite(options: RunOptions, item: Configured) -> SuiteResult:
     name = f"{arch.name} linux-{source.version}"
     started = time.monotonic()
     try:
-        kernel, tools = _build(options, item)
+        with build.build_dir_lock(item.build_dir):
+            kernel = build.build_kernel(options.source, arch, item.final, item.build_dir, options.jobs,
+                                        options.run_dir / f"build-{arch.name}.log")
+        guest_tools = tools.result()
     except InfrastructureError as error:
         failed = StageResult("failed", str(error).splitlines()[0], time.monotonic() - started, str(error))
         return SuiteResult(name, properties, failed, StageResult("skipped", "the build failed"), ())
@@ -76,7 +100,7 @@ def run_suite(options: RunOptions, item: Configured) -> SuiteResult:
     accel = qemu.choose_accel(options.accel, arch, kernel.image, options.cache_dir)
     properties.update(accel=accel, plan=options.plan.name)
     try:
-        record = _boot(options, arch, accel, kernel, tools)
+        record = _boot(options, arch, accel, kernel, guest_tools)
     except InfrastructureError as error:
         failed = StageResult("failed", str(error).splitlines()[0], 0.0, str(error))
         return SuiteResult(name, properties, build_stage, failed, ())
@@ -87,17 +111,6 @@ def run_suite(options: RunOptions, item: Configured) -> SuiteResult:
     )
     boot_stage = StageResult("passed", f"{record.boots} boot(s)", record.seconds)
     return SuiteResult(name, properties, build_stage, boot_stage, steps)
-
-
-def _build(options: RunOptions, item: Configured) -> tuple[build.BuiltKernel, guest.GuestTools]:
-    """The kernel and the guest's programs, built side by side: neither needs the other."""
-    log = options.run_dir / f"build-{item.arch.name}.log"
-    guest_log = options.run_dir / f"guest-{item.arch.name}.log"
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        tools = pool.submit(guest.build_guest_tools, options.source, item.arch, options.cache_dir, guest_log)
-        with build.build_dir_lock(item.build_dir):
-            kernel = build.build_kernel(options.source, item.arch, item.final, item.build_dir, options.jobs, log)
-        return kernel, tools.result()
 
 
 def _boot(options: RunOptions, arch: Arch, accel: str, kernel: build.BuiltKernel, tools: guest.GuestTools):
