@@ -7,7 +7,8 @@ Prints, for `gupvm run` (debian:6.1, x86_64, smoke):
   unpacked  cold again but for the unpacked source, which a plain make presupposes;
   plain     for the same final .config: `make bzImage` in a fresh build
             directory plus one QEMU boot of the same plan's initramfs.
-ccache is off for every build here, so cold and plain compile the same work.
+Both build with gupvm's build environment (compiler wrappers, fixed build
+identity) and ccache off, so cold and plain compile the same work the same way.
 Targets (2 cores, TCG): cold <= 240 s, warm <= 15 s, cold <= plain * 1.05.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from orchestrator import guest, protocol, source
 from orchestrator.arches import all_arches
+from orchestrator.commands import build_env
 from orchestrator.plan import load_plan
 from orchestrator.qemu import kernel_command_line, qemu_command
 
@@ -35,7 +37,7 @@ def timed(argv: list[str], env: dict[str, str], **kwargs) -> float:
 
 def main() -> int:
     scratch = Path(tempfile.mkdtemp(prefix="gupvm-bench-"))
-    env = dict(os.environ, GUPVM_CACHE=str(scratch / "cache"), CCACHE_DISABLE="1")
+    env = dict(build_env(), GUPVM_CACHE=str(scratch / "cache"), CCACHE_DISABLE="1")
     gupvm = [sys.executable, "-m", "orchestrator", "run", "--accel", "tcg", "--out", str(scratch / "out")]
     try:
         cold = timed(gupvm, env)
