@@ -6,6 +6,7 @@ fingerprint and config hash lets an unchanged rerun skip make entirely.
 """
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from orchestrator.paths import exclusive
 from orchestrator.source import KernelSource
 
 STAMP_NAME = "gupvm-stamp.json"
+LAST_LOG_NAME = "gupvm-build.log"  # the log of the build that made the kernel in this directory
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,14 @@ def build_kernel(
     stamp_path = build_dir / STAMP_NAME
     stamp = {"source": source.fingerprint, "config": final.hash}
     up_to_date = image.is_file() and stamp_path.is_file() and json.loads(stamp_path.read_text()) == stamp
-    if not up_to_date:
+    last_log = build_dir / LAST_LOG_NAME
+    if up_to_date:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as log_file:
+            log_file.write(f"# up to date in {build_dir} (source {source.fingerprint}, config {final.hash}): "
+                           f"make not run; the log of the build that made it follows\n")
+            log_file.write(last_log.read_text() if last_log.is_file() else "# (no log kept)\n")
+    else:
         stamp_path.unlink(missing_ok=True)
         install_config(final, build_dir)
         target = Path(arch.kernel_image).name
@@ -55,5 +64,6 @@ def build_kernel(
         if not image.is_file():
             raise InfrastructureError(f"kernel build ({arch.name}) made no {arch.kernel_image}; see {log}")
         stamp_path.write_text(json.dumps(stamp))
+        shutil.copyfile(log, last_log)
     release = (build_dir / "include/config/kernel.release").read_text().strip()
     return BuiltKernel(image=image, build_dir=build_dir, release=release, rebuilt=not up_to_date)
