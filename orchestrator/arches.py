@@ -12,6 +12,7 @@ from pathlib import Path
 from orchestrator.errors import UsageError
 
 ARCHES_DIR = Path(__file__).resolve().parent / "arches"
+DEFAULT_ARCH = "x86_64"
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def select_arches(names: list[str] | None) -> list[Arch]:
     """The arches named on the command line, in order; 'all' means every one."""
     known = all_arches()
     chosen: list[Arch] = []
-    for name in names or ["x86_64"]:
+    for name in names or [DEFAULT_ARCH]:
         wanted = list(known) if name == "all" else [name]
         for each in wanted:
             if each not in known:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from orchestrator import doctor, report, runner, source
-from orchestrator.arches import all_arches, select_arches
+from orchestrator.arches import DEFAULT_ARCH, all_arches, select_arches
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest
 from orchestrator.errors import GupvmError, UsageError
@@ -28,7 +28,7 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
                         help=f"kernel source: a git checkout, an unpacked tree, or a Debian linux-source "
                              f"package (default: {source.DEFAULT_SOURCE})")
     parser.add_argument("--arch", action="append", metavar="ARCH",
-                        help=f"{', '.join(all_arches())} or all; repeatable (default: x86_64)")
+                        help=f"{', '.join(all_arches())} or all; repeatable (default: {DEFAULT_ARCH})")
     parser.add_argument("--kconfig", action="append", default=[], type=Path, metavar="FILE",
                         help="a Kconfig fragment merged after gupvm's own; repeatable, later wins")
     parser.add_argument("--kconfig-add", action="append", default=[], metavar="CONFIG_X=VALUE",
