@@ -25,6 +25,7 @@ class Arch:
     qemu_machine: str
     memory_mb: int
     console: str
+    kernel_args: tuple[str, ...]
     guest_cflags: tuple[str, ...]
     busybox_deb_arch: str
     bits: int
@@ -43,6 +44,7 @@ class Arch:
 def _load(path: Path) -> Arch:
     data = tomllib.loads(path.read_text())
     data["guest_cflags"] = tuple(data["guest_cflags"])
+    data["kernel_args"] = tuple(data["kernel_args"])
     data["config_checks"] = tuple(tuple(choices) for choices in data.get("config_checks", ()))
     return Arch(**data)
 

@@ -42,7 +42,7 @@ def qemu_command(arch: Arch, accel: str, kernel: Path, initrd: Path | None, appe
 
 def kernel_command_line(arch: Arch, *extra: str) -> str:
     # panic=-1 reboots at once on a panic, which -no-reboot turns into QEMU exiting.
-    return " ".join([f"console={arch.console}", "panic=-1", *extra])
+    return " ".join([f"console={arch.console}", "panic=-1", *arch.kernel_args, *extra])
 
 
 def _die_with_parent() -> None:

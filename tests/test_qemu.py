@@ -23,7 +23,7 @@ def test_command_line_per_arch():
 
 def test_kernel_command_line_reboots_on_panic():
     line = qemu.kernel_command_line(ARCHES["x86_64"], "gupvm.first=3")
-    assert line.split() == ["console=ttyS0", "panic=-1", "gupvm.first=3"]
+    assert line.split() == ["console=ttyS0", "panic=-1", "tsc=reliable", "gupvm.first=3"]
 
 
 def test_tcg_is_never_probed(monkeypatch, tmp_path: Path):
