@@ -123,7 +123,7 @@ class FinalConfig:
 
 
 def configure(
-    source: KernelSource, arch: Arch, request: ConfigRequest, build_dir: Path, cache_dir: Path, log: Path
+    source: KernelSource, arch: Arch, request: ConfigRequest, build_dir: Path, cache_dir: Path, log: Path, jobs: int
 ) -> FinalConfig:
     """The verified final .config, from the config cache when the same inputs made it before."""
     cache_key = hashlib.sha256(f"{source.fingerprint}\0{arch.name}\0{request.key()}".encode()).hexdigest()[:24]
@@ -131,7 +131,7 @@ def configure(
     if cached.is_file():
         final = FinalConfig(cached.read_text())
     else:
-        final = FinalConfig(_merge(source, arch, request, build_dir, log))
+        final = FinalConfig(_merge(source, arch, request, build_dir, log, jobs))
     mismatches = verify(request.requested(), final.options, request.checks)
     if mismatches:
         raise UsageError(
@@ -143,9 +143,10 @@ def configure(
     return final
 
 
-def _merge(source: KernelSource, arch: Arch, request: ConfigRequest, build_dir: Path, log: Path) -> str:
+def _merge(source: KernelSource, arch: Arch, request: ConfigRequest, build_dir: Path, log: Path, jobs: int) -> str:
     build_dir.mkdir(parents=True, exist_ok=True)
-    make = ["make", "-s", "-C", str(source.path), f"O={build_dir}", f"ARCH={arch.make_arch}"]
+    # -j: the first pass also compiles the kconfig tools.
+    make = ["make", "-s", f"-j{jobs}", "-C", str(source.path), f"O={build_dir}", f"ARCH={arch.make_arch}"]
     run_logged([*make, "tinyconfig"], what="make tinyconfig", log=log)
     additions = build_dir / "gupvm-additions.config"
     additions.write_text(request.additions_fragment())

@@ -65,7 +65,7 @@ def configure_all(options: RunOptions) -> list[Configured]:
         build_dir = build.build_dir_for(options.cache_dir, options.source, arch)
         log = options.run_dir / f"build-{arch.name}.log"
         with build.build_dir_lock(build_dir):
-            final = config.configure(options.source, arch, request, build_dir, options.cache_dir, log)
+            final = config.configure(options.source, arch, request, build_dir, options.cache_dir, log, options.jobs)
         (options.run_dir / f"config-{arch.name}").write_text(final.text)
         configured.append(Configured(arch, final, build_dir))
     return configured
