@@ -38,7 +38,7 @@ def build_guest_tools(source: KernelSource, arch: Arch, cache_dir: Path, log: Pa
 
 def _build_programs(source: KernelSource, arch: Arch, cache_dir: Path, log: Path) -> dict[str, Path]:
     key = hashlib.sha256(f"{source.fingerprint}\0{arch.make_arch}\0{arch.guest_cflags}".encode()).hexdigest()[:16]
-    root = cache_dir / "guest" / f"{source.slot}-{arch.name}-{key}"
+    root = cache_dir / "guest" / f"{source.slot}-{arch.make_arch}-{key}"  # i386 and i386-pae share one
     output = root / "bin"
     wanted = [name for name in GUEST_PROGRAMS if (source.selftests_dir / f"{name}.c").is_file()]
     built = {name: output / name for name in wanted}
