@@ -23,10 +23,10 @@ def replayed(log: str, plan_file: str, tmp_path_factory) -> dict[str, tuple]:
 
 @pytest.fixture(scope="session")
 def smoke_61(tmp_path_factory) -> dict[str, tuple]:
-    return replayed("linux-6.1-x86_64-smoke.console.log", "linux-6.1-x86_64-smoke.plan.toml", tmp_path_factory)
+    return replayed("6.1-x86_64-smoke.console.log", "6.1-x86_64-smoke.plan.toml", tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def recovery_61(tmp_path_factory) -> dict[str, tuple]:
     """A panic, a hang and a WARNING, over three boots."""
-    return replayed("linux-6.1-x86_64-recovery.console.log", "recovery.plan.toml", tmp_path_factory)
+    return replayed("6.1-x86_64-recovery.console.log", "recovery.plan.toml", tmp_path_factory)

@@ -2,7 +2,7 @@ from orchestrator.commands import first_error_lines
 
 
 def test_a_tools_complaint_before_make_gives_up(data_dir):
-    log = (data_dir / "linux-6.1-x86_64-bad-initramfs.build.log").read_text()
+    log = (data_dir / "6.1-x86_64-bad-initramfs.build.log").read_text()
     lines = first_error_lines(log)
     assert lines[0].strip().endswith("gen_initramfs.sh: Cannot open '/nonexistent/initramfs'")
     assert lines[1].startswith("make[3]: *** ") and len(lines) == 2

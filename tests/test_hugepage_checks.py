@@ -22,13 +22,13 @@ SKIPPED = {"6.1": ("gup_longterm", "this tree has no gup_longterm"),
 @pytest.fixture(scope="session", params=CAPTURES, ids=lambda capture: "-".join(capture))
 def hugepage(request, tmp_path_factory):
     kernel, arch = request.param
-    steps = replayed(f"linux-{kernel}-{arch}-hugepage.console.log", "hugepage.plan.toml", tmp_path_factory)
+    steps = replayed(f"{kernel}-{arch}-hugepage.console.log", "hugepage.plan.toml", tmp_path_factory)
     return kernel, ARCHES[arch], steps
 
 
 @pytest.fixture(scope="session")
 def x86_64_61(tmp_path_factory):
-    return replayed("linux-6.1-x86_64-hugepage.console.log", "hugepage.plan.toml", tmp_path_factory)
+    return replayed("6.1-x86_64-hugepage.console.log", "hugepage.plan.toml", tmp_path_factory)
 
 
 def verdict(steps, name, edit=lambda text: text, arch="x86_64"):

@@ -104,7 +104,7 @@ def test_ktap_skip_directive():
 def hugepage_612(tmp_path_factory) -> dict:
     from conftest import replayed
 
-    steps = replayed("linux-6.12-i386-hugepage.console.log", "hugepage.plan.toml", tmp_path_factory)
+    steps = replayed("6.12-i386-hugepage.console.log", "hugepage.plan.toml", tmp_path_factory)
     return {name: parse_step(capture.text) for name, (_, capture) in steps.items()}
 
 
