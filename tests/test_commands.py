@@ -8,6 +8,11 @@ def test_a_tools_complaint_before_make_gives_up(data_dir):
     assert lines[1].startswith("make[3]: *** ") and len(lines) == 2
 
 
+def test_a_real_compiler_error(data_dir):
+    log = (data_dir / "6.1-x86_64-compile-error.build.log").read_text()
+    assert first_error_lines(log) == ["/tmp/broken-linux/mm/gup_test.c:113:9: error: expected ‘;’ before ‘pages’"]
+
+
 def test_compiler_errors_come_first():
     log = "  CC      mm/gup.o\nmm/gup.c:10:5: error: expected ';' before '}' token\nmake[3]: *** [x] Error 1\n"
     assert first_error_lines(log) == ["mm/gup.c:10:5: error: expected ';' before '}' token"]
