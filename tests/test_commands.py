@@ -9,7 +9,7 @@ def test_a_tools_complaint_before_make_gives_up(data_dir):
 
 
 def test_a_real_compiler_error(data_dir):
-    log = (data_dir / "6.1-x86_64-compile-error.build.log").read_text()
+    log = (data_dir / "6.1-x86_64-compile-error.build.log").read_text(encoding="utf-8")
     assert first_error_lines(log) == ["/tmp/broken-linux/mm/gup_test.c:113:9: error: expected ‘;’ before ‘pages’"]
 
 
