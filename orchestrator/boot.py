@@ -44,7 +44,6 @@ class StepCapture:
 
 @dataclass(frozen=True)
 class BootRecord:
-    release: str
     environment: dict[str, str]
     boots: int
     seconds: float
@@ -57,7 +56,7 @@ def run_plan(
     captures: list[StepCapture] = []
     started = time.monotonic()
     boots = 0
-    release, environment = "", {}
+    environment: dict[str, str] = {}
     with console_log.open("a") as log:
         while len(captures) < len(plan.steps):
             boots += 1
@@ -67,7 +66,7 @@ def run_plan(
             log.flush()
             child = spawn(command, logfile=log)
             try:
-                release, environment = wait_ready(child, limits.boot_seconds, console_log)
+                environment = wait_ready(child, limits.boot_seconds, console_log)
                 deadline = time.monotonic() + limits.run_seconds
                 captures += follow_steps(child, plan, first, deadline)
                 if len(captures) == len(plan.steps):
@@ -75,14 +74,14 @@ def run_plan(
                     child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=SHUTDOWN_SECONDS)
             finally:
                 child.close(force=True)
-    return BootRecord(release, environment, boots, time.monotonic() - started, tuple(captures))
+    return BootRecord(environment, boots, time.monotonic() - started, tuple(captures))
 
 
-def wait_ready(child: pexpect.spawn, seconds: float, console_log: Path) -> tuple[str, dict[str, str]]:
-    """The guest's kernel release and setup, once its init is ready to run steps."""
+def wait_ready(child: pexpect.spawn, seconds: float, console_log: Path) -> dict[str, str]:
+    """The guest's setup, once its init is ready to run steps."""
     outcome = child.expect([READY, CRASH, pexpect.EOF, pexpect.TIMEOUT], timeout=seconds)
     if outcome == 0:
-        return child.match.group(1), parse_environment(child.before)
+        return parse_environment(child.before)
     seen = {1: "the kernel crashed while booting", 2: "QEMU exited", 3: f"no init after {seconds:.0f} s"}[outcome]
     tail = "\n".join((child.before or "").splitlines()[-15:])
     raise InfrastructureError(f"boot failed: {seen}; console: {console_log}\n{tail}")

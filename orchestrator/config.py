@@ -128,7 +128,8 @@ def configure(
     """The verified final .config, from the config cache when the same inputs made it before."""
     cache_key = hashlib.sha256(f"{source.fingerprint}\0{arch.name}\0{request.key()}".encode()).hexdigest()[:24]
     cached = cache_dir / "configs" / f"{cache_key}.config"
-    if cached.is_file():
+    from_cache = cached.is_file()
+    if from_cache:
         final = FinalConfig(cached.read_text())
     else:
         final = FinalConfig(_merge(source, arch, request, build_dir, log, jobs))
@@ -138,8 +139,9 @@ def configure(
             f"the {arch.name} config cannot be satisfied: " + "; ".join(map(str, mismatches))
             + " (an option whose dependencies are off is dropped: change the --kconfig/--kconfig-add that conflict)"
         )
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(final.text)
+    if not from_cache:  # only a verified config is cached
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_text(final.text)
     return final
 
 

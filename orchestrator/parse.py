@@ -59,10 +59,6 @@ class DumpedPage:
     flags: str = ""
     reason: str = ""
 
-    @property
-    def compound(self) -> bool:
-        return self.order is not None
-
 
 @dataclass(frozen=True)
 class StepOutput:
