@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from orchestrator.arches import Arch
 from orchestrator.boot import StepCapture
 from orchestrator.gup_args import GupInvocation, parse_gup_args
+from orchestrator.gup_programs import StepCommand, as_planned
 from orchestrator.parse import DumpedPage, StepOutput, parse_step
 from orchestrator.plan import Step
 
@@ -81,14 +82,14 @@ def expected_pins(invocation: GupInvocation, output: StepOutput, arch: Arch) -> 
         # zero page may be mapped too, and it is pinned: how often depends
         # on the mapping's alignment.
         return 0 if invocation.size <= arch.huge_page_size else None
-    reports = [report for report in output.reports if report.command == invocation.command]
+    reports = [report for report in output.reports if report.command in ("", invocation.command)]
     if len(reports) != invocation.ioctls:
         return None
     return sum((report.truncated_size or invocation.size) // arch.page_size for report in reports)
 
 
 def check_result_lines(invocation: GupInvocation, output: StepOutput) -> list[str]:
-    seen = sum(report.command == invocation.command for report in output.reports)
+    seen = sum(report.command in ("", invocation.command) for report in output.reports)
     if seen == invocation.ioctls:
         return []
     return [f"expected {invocation.ioctls} {invocation.command} result line(s) from gup_test, saw {seen}"]
@@ -157,7 +158,9 @@ def figures_of(output: StepOutput) -> dict[str, str]:
     return {key: str(value) for key, value in figures.items() if value is not None}
 
 
-def check_step(step: Step, capture: StepCapture, arch: Arch) -> StepResult:
+def check_step(step: Step, capture: StepCapture, arch: Arch, command: StepCommand | None = None) -> StepResult:
+    """command: what the guest ran for the step on this tree; by default the step as its plan wrote it."""
+    command = command or as_planned(step.program, step.args_for(arch))
     if capture.outcome == "skipped":
         return StepResult(step, "skipped", capture.problem, 0.0, capture.text)
     if capture.outcome != "completed":
@@ -174,8 +177,8 @@ def check_step(step: Step, capture: StepCapture, arch: Arch) -> StepResult:
         + check_balance(output)
         + check_counters_move(step, output)
     )
-    if step.program == "gup_test":
-        invocation = parse_gup_args(step.args_for(arch))
+    if command.kind and command.kind.commands:
+        invocation = parse_gup_args(command.args, command.kind)
         expected = expected_pins(invocation, output, arch)
         if expected is not None:
             figures["expected_pins"] = str(expected)

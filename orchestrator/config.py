@@ -6,8 +6,13 @@ met, so every option asked for is checked against the final .config before
 anything is built.
 """
 
+import dataclasses
+import functools
 import hashlib
+import os
 import re
+import shutil
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +20,11 @@ from orchestrator.arches import Arch
 from orchestrator.commands import run_logged
 from orchestrator.errors import UsageError
 from orchestrator.paths import KCONFIGS_DIR
-from orchestrator.source import KernelSource
+from orchestrator.source import KernelSource, version_key
 
 GUP_FRAGMENT = KCONFIGS_DIR / "gup.config"
+OPTION_HISTORY = KCONFIGS_DIR / "option-history.toml"
+_KCONFIG_SYMBOL = re.compile(r"^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$", re.M)
 
 _SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
@@ -29,9 +36,72 @@ class Mismatch:
     option: str
     asked: str
     actual: str
+    note: str = ""  # why, where gupvm can tell: the tree has no such option
 
     def __str__(self) -> str:
-        return f"{self.option}: asked {self.asked}, got {self.actual}"
+        return f"{self.option}: asked {self.asked}, got {self.actual}" + (f" ({self.note})" if self.note else "")
+
+
+@dataclass(frozen=True)
+class OptionName:
+    """One name of an option, and the kernel versions that have it (empty: no bound)."""
+
+    name: str
+    since: str = ""
+    until: str = ""
+
+    def lives_in(self, version: str) -> bool:
+        key = version_key(version)[:2]
+        return (not self.since or key >= version_key(self.since)) and (not self.until or key <= version_key(self.until))
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.since or 'any'} to {self.until or 'now'})"
+
+
+@functools.cache
+def option_history() -> tuple[tuple[OptionName, ...], ...]:
+    """Groups of names one option had across kernel versions (kconfigs/option-history.toml)."""
+    groups = tomllib.loads(OPTION_HISTORY.read_text())["group"]
+    return tuple(tuple(OptionName(name["name"], name.get("from", ""), name.get("until", "")) for name in group["names"])
+                 for group in groups)
+
+
+@functools.lru_cache(maxsize=8)
+def kconfig_symbols(tree: Path, fingerprint: str) -> frozenset[str]:
+    """Every option the tree's Kconfig files define (fingerprint: the tree's state, so an edit is seen)."""
+    symbols: set[str] = set()
+    for directory, subdirs, files in os.walk(tree):
+        subdirs[:] = [name for name in subdirs if name not in (".git", "Documentation", "tools")]
+        for name in files:
+            if name.startswith("Kconfig"):
+                symbols.update(_KCONFIG_SYMBOL.findall(Path(directory, name).read_text(errors="replace")))
+    return frozenset("CONFIG_" + symbol for symbol in symbols)
+
+
+def tree_name(option: str, symbols: frozenset[str], version: str) -> str:
+    """What this tree calls option: the name asked for if the tree defines it, else another name of its group."""
+    group = next((names for names in option_history() if option in [name.name for name in names]), ())
+    if option in symbols or not group:
+        return option
+    defined = [name for name in group if name.name in symbols]
+    for candidates in (
+        [name for name in defined if name.lives_in(version)], defined,
+        [name for name in group if name.lives_in(version)],
+    ):
+        if candidates:
+            return candidates[0].name
+    return option
+
+
+def _history_note(option: str, symbols: frozenset[str]) -> str:
+    if option in symbols:
+        return ""
+    group = next((names for names in option_history() if option in [name.name for name in names]), ())
+    return "this tree has no such option" + (f"; its names: {', '.join(map(str, group))}" if group else "")
+
+
+def resolve_options(options: dict[str, str], symbols: frozenset[str], version: str) -> dict[str, str]:
+    return {tree_name(option, symbols, version): value for option, value in options.items()}
 
 
 @dataclass(frozen=True)
@@ -41,6 +111,7 @@ class ConfigRequest:
     fragments: tuple[Path, ...]
     additions: tuple[str, ...]
     checks: tuple[tuple[str, ...], ...] = ()  # each satisfied by any one of its CONFIG_X=value choices
+    own_count: int = 2  # the first fragments are gupvm's own; the rest, and the additions, the user's
 
     @classmethod
     def for_arch(cls, arch: Arch, user_fragments: list[Path], additions: list[str]) -> "ConfigRequest":
@@ -53,7 +124,19 @@ class ConfigRequest:
                     f"--kconfig-add {addition!r}: expected CONFIG_NAME=value with y, n, m, a number or a quoted string"
                 )
         fragments = (KCONFIGS_DIR / arch.kconfig_fragment, GUP_FRAGMENT, *user_fragments)
-        return cls(fragments=fragments, additions=tuple(additions), checks=arch.config_checks)
+        return cls(fragments=fragments, additions=tuple(additions), checks=arch.config_checks, own_count=2)
+
+    @property
+    def has_user_options(self) -> bool:
+        return len(self.fragments) > self.own_count or bool(self.additions)
+
+    def own_only(self) -> "ConfigRequest":
+        return dataclasses.replace(self, fragments=self.fragments[:self.own_count], additions=())
+
+    def layers(self) -> list[dict[str, str]]:
+        """The options of each fragment, in merge order, the additions last."""
+        return [parse_config(fragment.read_text()) for fragment in self.fragments] + [
+            parse_config(self.additions_fragment())]
 
     def additions_fragment(self) -> str:
         return "".join(_fragment_line(*addition.split("=", 1)) + "\n" for addition in self.additions)
@@ -61,9 +144,8 @@ class ConfigRequest:
     def requested(self) -> dict[str, str]:
         """Every option asked for, later requests winning."""
         wanted: dict[str, str] = {}
-        for fragment in self.fragments:
-            wanted.update(parse_config(fragment.read_text()))
-        wanted.update(parse_config(self.additions_fragment()))
+        for layer in self.layers():
+            wanted.update(layer)
         return wanted
 
     def key(self) -> str:
@@ -125,40 +207,75 @@ class FinalConfig:
 def configure(
     source: KernelSource, arch: Arch, request: ConfigRequest, build_dir: Path, cache_dir: Path, log: Path, jobs: int
 ) -> FinalConfig:
-    """The verified final .config, from the config cache when the same inputs made it before."""
+    """The verified final .config, from the config cache when the same inputs made it before.
+
+    Options are asked for by the names this tree gives them (kconfigs/option-history.toml).
+    """
+    symbols = kconfig_symbols(source.path, source.fingerprint)
     cache_key = hashlib.sha256(f"{source.fingerprint}\0{arch.name}\0{request.key()}".encode()).hexdigest()[:24]
     cached = cache_dir / "configs" / f"{cache_key}.config"
     from_cache = cached.is_file()
     if from_cache:
         final = FinalConfig(cached.read_text())
     else:
-        final = FinalConfig(_merge(source, arch, request, build_dir, log, jobs))
-    mismatches = verify(request.requested(), final.options, request.checks)
+        final = FinalConfig(_merge(source, arch, request, symbols, build_dir, log, jobs))
+    mismatches = _mismatches(source, request, symbols, final)
     if mismatches:
-        raise UsageError(
-            f"the {arch.name} config cannot be satisfied: " + "; ".join(map(str, mismatches))
-            + " (an option whose dependencies are off is dropped: change the --kconfig/--kconfig-add that conflict)"
-        )
+        raise _unmet(source, arch, request, symbols, mismatches, build_dir, log, jobs)
     if not from_cache:  # only a verified config is cached
         cached.parent.mkdir(parents=True, exist_ok=True)
         cached.write_text(final.text)
     return final
 
 
-def _merge(source: KernelSource, arch: Arch, request: ConfigRequest, build_dir: Path, log: Path, jobs: int) -> str:
+def _mismatches(source: KernelSource, request: ConfigRequest, symbols: frozenset[str],
+                final: FinalConfig) -> list[Mismatch]:
+    requested = resolve_options(request.requested(), symbols, source.version)
+    checks = tuple(tuple(f"{tree_name(option, symbols, source.version)}={value}"
+                         for option, value in (choice.split("=", 1) for choice in choices))
+                   for choices in request.checks)
+    return [dataclasses.replace(mismatch, note=_history_note(mismatch.option, symbols))
+            for mismatch in verify(requested, final.options, checks)]
+
+
+def _unmet(source: KernelSource, arch: Arch, request: ConfigRequest, symbols: frozenset[str],
+           mismatches: list[Mismatch], build_dir: Path, log: Path, jobs: int) -> UsageError:
+    """Whose options cannot be met: the user's, or (merged without them) gupvm's own."""
+    if request.has_user_options:
+        scratch = build_dir.with_name(build_dir.name + ".own-config")
+        try:
+            own = FinalConfig(_merge(source, arch, request.own_only(), symbols, scratch, log, jobs))
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if not _mismatches(source, request.own_only(), symbols, own):
+            return UsageError(
+                f"the {arch.name} config cannot be satisfied: " + "; ".join(map(str, mismatches))
+                + " (an option whose dependencies are off is dropped: change the --kconfig/--kconfig-add that conflict)"
+            )
+    return UsageError(
+        f"gupvm's own {arch.name} config cannot be met on Linux {source.version} ({source.identity}): "
+        + "; ".join(map(str, mismatches))
+        + " (not your options: gupvm's fragments in kconfigs/ need a change for this kernel; please report it)"
+    )
+
+
+def _merge(source: KernelSource, arch: Arch, request: ConfigRequest, symbols: frozenset[str], build_dir: Path,
+           log: Path, jobs: int) -> str:
     build_dir.mkdir(parents=True, exist_ok=True)
     # -j: the first pass also compiles the kconfig tools.
     make = ["make", "-s", f"-j{jobs}", "-C", str(source.path), f"O={build_dir}", f"ARCH={arch.make_arch}"]
     run_logged([*make, "tinyconfig"], what="make tinyconfig", log=log)
-    additions = build_dir / "gupvm-additions.config"
-    additions.write_text(request.additions_fragment())
+    layers = []
+    for number, layer in enumerate(request.layers()):
+        resolved = build_dir / f"gupvm-fragment-{number}.config"
+        resolved.write_text("".join(_fragment_line(option, value) + "\n"
+                                    for option, value in resolve_options(layer, symbols, source.version).items()))
+        layers.append(str(resolved))
     # merge_config.sh writes its scratch files into the current directory,
     # so it runs in the build directory, never in the source tree.
     run_logged(
-        [
-            str(source.path / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(build_dir),
-            str(build_dir / ".config"), *map(str, request.fragments), str(additions),
-        ],
+        [str(source.path / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(build_dir),
+         str(build_dir / ".config"), *layers],
         what="merge_config.sh",
         log=log,
         cwd=build_dir,

@@ -17,11 +17,9 @@ from virtme.cpiowriter import CpioWriter
 from orchestrator.arches import Arch
 from orchestrator.commands import run_logged
 from orchestrator.errors import InfrastructureError
+from orchestrator.gup_programs import program_kinds
 from orchestrator.paths import exclusive
 from orchestrator.source import KernelSource
-
-# Built when the tree has them; gup_longterm appeared in 6.5.
-GUEST_PROGRAMS = ("gup_test", "gup_longterm")
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,8 @@ def _build_programs(source: KernelSource, arch: Arch, cache_dir: Path, log: Path
     key = hashlib.sha256(f"{source.fingerprint}\0{arch.make_arch}\0{arch.guest_cflags}".encode()).hexdigest()[:16]
     root = cache_dir / "guest" / f"{source.slot}-{arch.make_arch}-{key}"  # i386 and i386-pae share one
     output = root / "bin"
-    wanted = [name for name in GUEST_PROGRAMS if (source.selftests_dir / f"{name}.c").is_file()]
+    # Whichever the tree has: gup_benchmark (5.10) or gup_test, and gup_longterm from 6.5.
+    wanted = [kind.name for kind in program_kinds().values() if (source.selftests_dir / kind.source).is_file()]
     built = {name: output / name for name in wanted}
     if all(path.is_file() for path in built.values()):
         return built
@@ -57,8 +56,11 @@ def _build_programs(source: KernelSource, arch: Arch, cache_dir: Path, log: Path
     run_logged(
         [
             "make", "-C", str(shadow), f"OUTPUT={output}",
-            f"KHDR_INCLUDES=-isystem {headers}/usr/include",
-            "EXTRA_CFLAGS=" + " ".join(["-static", *arch.guest_cflags]),
+            # 6.x reads the uapi headers from KHDR_INCLUDES, 5.10 only from
+            # EXTRA_CFLAGS; and 5.10's lib.mk would install headers into the
+            # tree unless told they are installed.
+            f"KHDR_INCLUDES=-isystem {headers}/usr/include", "KSFT_KHDR_INSTALL_DONE=1",
+            "EXTRA_CFLAGS=" + " ".join(["-static", f"-isystem {headers}/usr/include", *arch.guest_cflags]),
             *map(str, built.values()),
         ],
         what=f"building {', '.join(wanted)} ({arch.name})",

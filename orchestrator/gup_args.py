@@ -1,15 +1,13 @@
-"""What a gup_test command line asks the kernel to do, read the way gup_test reads it."""
+"""What a gup_test (or gup_benchmark) command line asks the kernel to do, read the way the program reads it."""
 
 import getopt
 from dataclasses import dataclass
 
+from orchestrator.gup_programs import ProgramKind, program_kinds
+
 MB = 1 << 20
 DEFAULT_SIZE = 128 * MB
-# gup_test's getopt string, the same in 6.1 and 6.12.
-GETOPT = "m:r:n:F:f:abcj:tTLUuwWSHpz"
-BENCHMARKS = {"-u": "GUP_FAST_BENCHMARK", "-a": "PIN_FAST_BENCHMARK", "-L": "PIN_LONGTERM_BENCHMARK"}
-TESTS = {"-U": "GUP_BASIC_TEST", "-b": "PIN_BASIC_TEST", "-c": "DUMP_USER_PAGES_TEST"}
-PIN_COMMANDS = {"PIN_FAST_BENCHMARK", "PIN_LONGTERM_BENCHMARK", "PIN_BASIC_TEST"}
+DUMP_COMMAND = "DUMP_USER_PAGES_TEST"
 
 
 @dataclass(frozen=True)
@@ -29,7 +27,8 @@ class GupInvocation:
 
     @property
     def pins(self) -> bool:
-        return self.command in PIN_COMMANDS or (self.command == "DUMP_USER_PAGES_TEST" and self.dump_with_pin)
+        """The kernel's PIN_ commands pin; the dump test pins with -p."""
+        return self.command.startswith("PIN_") or (self.command == DUMP_COMMAND and self.dump_with_pin)
 
     @property
     def reads_unwritten_memory(self) -> bool:
@@ -38,25 +37,24 @@ class GupInvocation:
 
     @property
     def benchmark(self) -> bool:
-        return self.command in BENCHMARKS.values()
+        return self.command.endswith("_BENCHMARK")
 
     @property
     def ioctls(self) -> int:
-        """How many times gup_test calls into the kernel: benchmarks repeat, tests do not."""
+        """How many times the program calls into the kernel: benchmarks repeat, tests do not."""
         return self.threads * (self.repeats if self.benchmark else 1)
 
 
-def parse_gup_args(args: tuple[str, ...] | list[str]) -> GupInvocation:
-    options, rest = getopt.getopt(list(args), GETOPT)
-    command, size, repeats, threads, per_call = "GUP_FAST_BENCHMARK", DEFAULT_SIZE, 1, 1, 1
-    write, shared, hugetlb, thp, touch, dump_pin = True, False, False, None, False, False
+def parse_gup_args(args: tuple[str, ...] | list[str], kind: ProgramKind | None = None) -> GupInvocation:
+    kind = kind or program_kinds()["gup_test"]
+    options, rest = getopt.getopt(list(args), program_kinds()["gup_test"].plan_getopt)
+    command, size, repeats, threads, per_call = kind.default_command, DEFAULT_SIZE, 1, 1, 1
+    write, shared, hugetlb, thp, touch, dump_pin = kind.writes_by_default, False, False, None, False, False
     dump_indexes: tuple[int, ...] = ()
     for flag, value in options:
-        if flag in BENCHMARKS:
-            command = BENCHMARKS[flag]
-        elif flag in TESTS:
-            command = TESTS[flag]
-            if flag == "-c":
+        if flag in kind.commands:
+            command = kind.commands[flag]
+            if command == DUMP_COMMAND:
                 dump_indexes = (0,)
         elif flag == "-m":
             size = int(value) * MB
@@ -78,7 +76,7 @@ def parse_gup_args(args: tuple[str, ...] | list[str]) -> GupInvocation:
             touch = True
         elif flag == "-p":
             dump_pin = True
-    if rest and command == "DUMP_USER_PAGES_TEST":
+    if rest and command == DUMP_COMMAND:
         dump_indexes = tuple(int(index, 0) for index in rest)
     return GupInvocation(command, size, repeats, threads, per_call, write, shared, hugetlb, thp, touch, dump_pin,
                          dump_indexes)

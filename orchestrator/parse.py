@@ -15,7 +15,9 @@ _HEAD_LINE = re.compile(r"^head:\s*(?:\S+\s+)?(?=order:)")
 _FIELD = re.compile(r"(\w+):(-?(?:0x[0-9a-fA-F]+|\d+))\b")
 _DUMP_REASON = re.compile(r"^page dumped because: (.*)$")
 _FLAGS = re.compile(r"^(?:\w+ )*flags: (.*)$")
-_TIMING = re.compile(r"(?:# )?(\w+): Time: get:(-?\d+) put:(-?\d+) us")
+# "Time: get:N put:N us" (gup_benchmark, 5.10), "CMD: Time: ..." (gup_test),
+# "# CMD: Time: ..." (gup_test printing KTAP, 6.x and 7.x).
+_TIMING = re.compile(r"(?:(\w+): )?[Tt]ime: get:(-?\d+) put:(-?\d+) us")
 _DONE = re.compile(r"^(?:# )?(\w+): done$")
 _TRUNCATED = re.compile(r"[Tt]runcated \(size: (\d+)\)")
 _KTAP_RESULT = re.compile(r"^(ok|not ok) (\d+)\s*(.*?)(?:\s*#\s*(SKIP|TODO)\b\s*(.*))?$", re.I)
@@ -30,7 +32,7 @@ PIN_COUNTERS = ("nr_foll_pin_acquired", "nr_foll_pin_released")
 class GupReport:
     """One result line of gup_test: a benchmark's timings, or a test's 'done'."""
 
-    command: str
+    command: str  # "" where the line does not name it (gup_benchmark's)
     get_usec: int | None = None
     put_usec: int | None = None
     truncated_size: int | None = None
@@ -112,7 +114,7 @@ def parse_gup_output(text: str) -> tuple[GupReport, ...]:
         line = line.strip()
         truncated = _TRUNCATED.search(line)
         if timing := _TIMING.search(line):
-            reports.append(GupReport(timing.group(1), int(timing.group(2)), int(timing.group(3)),
+            reports.append(GupReport(timing.group(1) or "", int(timing.group(2)), int(timing.group(3)),
                                      int(truncated.group(1)) if truncated else None))
         elif done := _DONE.match(line):
             reports.append(GupReport(done.group(1)))

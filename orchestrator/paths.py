@@ -28,3 +28,12 @@ def exclusive(lock_file: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+USED_STAMP = ".gupvm-used"
+
+
+def mark_used(entry: Path) -> None:
+    """Note that a cache entry (an unpacked tree, a build directory) was used now, for 'gupvm cache'."""
+    if entry.is_dir():
+        (entry / USED_STAMP).touch()

@@ -10,6 +10,7 @@ import re
 import shlex
 
 from orchestrator.arches import Arch
+from orchestrator.gup_programs import StepCommand
 from orchestrator.plan import Plan
 
 READY = re.compile(r"@@gupvm ready (\S+)")
@@ -105,15 +106,16 @@ reboot -f
 """
 
 
-def render_init(plan: Plan, arch: Arch, kernel_version: str) -> str:
+def render_init(plan: Plan, arch: Arch, commands: tuple[StepCommand, ...]) -> str:
+    """The guest's init: the plan's setup, then each step's command on this tree (or its skip, with the reason)."""
     hugetlb_pages = plan.setup.hugetlb_mb * (1 << 20) // arch.huge_page_size
     lines = [shlex.join(["setup", str(hugetlb_pages), plan.setup.thp]), 'echo "@@gupvm ready $(uname -r)"']
-    for index, step in enumerate(plan.steps, start=1):
-        if reason := step.skip_reason(kernel_version):
-            lines.append(shlex.join(["skip", str(index), step.name, reason]))
+    for index, (step, command) in enumerate(zip(plan.steps, commands, strict=True), start=1):
+        if command.skip_reason:
+            lines.append(shlex.join(["skip", str(index), step.name, command.skip_reason]))
         else:
             requires = ",".join(step.requires) or "-"
-            lines.append(shlex.join(["step", str(index), step.name, requires, step.program, *step.args_for(arch)]))
+            lines.append(shlex.join(["step", str(index), step.name, requires, command.program, *command.args]))
     return _INIT_HEAD + "\n".join(lines) + "\n" + _INIT_TAIL
 
 

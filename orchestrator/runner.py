@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import boot, build, config, guest, protocol, qemu
+from orchestrator import boot, build, config, guest, gup_programs, protocol, qemu
 from orchestrator.arches import Arch
 from orchestrator.check import StepResult, check_step
 from orchestrator.errors import InfrastructureError
@@ -99,24 +99,28 @@ def run_suite(options: RunOptions, item: Configured, tools: Future) -> SuiteResu
         return SuiteResult(name, properties, build_stage, StageResult("skipped", "build only"), ())
     accel = qemu.choose_accel(options.accel, arch, kernel.image, options.cache_dir)
     properties.update(accel=accel, plan=options.plan.name)
+    commands = gup_programs.plan_commands(options.plan, arch, source.version,
+                                          gup_programs.tree_programs(source.selftests_dir))
     try:
-        record = _boot(options, arch, accel, kernel, guest_tools)
+        record = _boot(options, arch, accel, kernel, guest_tools, commands)
     except InfrastructureError as error:
         failed = StageResult("failed", str(error).splitlines()[0], 0.0, str(error))
         return SuiteResult(name, properties, build_stage, failed, ())
     properties["boots"] = str(record.boots)
     properties.update({f"guest_{key}": value for key, value in record.environment.items()})
     steps: tuple[StepResult, ...] = tuple(
-        check_step(options.plan.steps[capture.index - 1], capture, arch) for capture in record.captures
+        check_step(options.plan.steps[capture.index - 1], capture, arch, commands[capture.index - 1])
+        for capture in record.captures
     )
     boot_stage = StageResult("passed", f"{record.boots} boot(s)", record.seconds)
     return SuiteResult(name, properties, build_stage, boot_stage, steps)
 
 
-def _boot(options: RunOptions, arch: Arch, accel: str, kernel: build.BuiltKernel, tools: guest.GuestTools):
+def _boot(options: RunOptions, arch: Arch, accel: str, kernel: build.BuiltKernel, tools: guest.GuestTools,
+          commands: tuple[gup_programs.StepCommand, ...]):
     assert options.plan is not None
     with tempfile.TemporaryDirectory(prefix="gupvm-") as scratch:
         initramfs = Path(scratch) / "initramfs.cpio"
-        guest.write_initramfs(tools, protocol.render_init(options.plan, arch, options.source.version), initramfs)
+        guest.write_initramfs(tools, protocol.render_init(options.plan, arch, commands), initramfs)
         console_log = options.run_dir / f"console-{arch.name}.log"
         return boot.run_plan(arch, accel, kernel.image, initramfs, options.plan, console_log, options.limits)

@@ -12,8 +12,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.debian_archive import PrivateApt
 from orchestrator.errors import InfrastructureError, UsageError
-from orchestrator.paths import exclusive
+from orchestrator.gup_programs import program_kinds
+from orchestrator.paths import exclusive, mark_used
 
 DEFAULT_SOURCE = "debian:6.1"
 DEBIAN_TARBALLS = Path("/usr/src")
@@ -29,12 +31,13 @@ class KernelSource:
 
     @property
     def selftests_dir(self) -> Path:
-        """tools/testing/selftests/vm in older trees, .../mm since 6.3."""
+        """tools/testing/selftests/vm in older trees, .../mm since 6.3: where the GUP test programs are."""
+        sources = [kind.source for kind in program_kinds().values()]
         for name in ("mm", "vm"):
             candidate = self.path / "tools/testing/selftests" / name
-            if (candidate / "gup_test.c").is_file():
+            if any((candidate / source).is_file() for source in sources):
                 return candidate
-        raise UsageError(f"{self.path}: no gup_test.c under tools/testing/selftests/{{mm,vm}}")
+        raise UsageError(f"{self.path}: no gup_test.c or gup_benchmark.c under tools/testing/selftests/{{mm,vm}}")
 
 
 def resolve(spec: str | None, cache_dir: Path) -> KernelSource:
@@ -52,30 +55,83 @@ def _read_version(path: Path) -> str:
     return ".".join(match.group(1) if match else "?" for match in fields.values())
 
 
-def _debian_source(series: str, cache_dir: Path) -> KernelSource:
+def _debian_source(spec: str, cache_dir: Path) -> KernelSource:
+    """debian:X.Y (the installed package, else the newest any suite has) or debian:X.Y=VERSION."""
+    series, _, pinned = spec.partition("=")
+    if not re.fullmatch(r"\d+\.\d+", series):
+        raise UsageError(f"--kernel-src debian:{spec}: expected debian:X.Y or debian:X.Y=VERSION, e.g. debian:6.12")
     package = f"linux-source-{series}"
-    tarball = DEBIAN_TARBALLS / f"{package}.tar.xz"
-    if not tarball.is_file():
-        raise UsageError(
-            f"--kernel-src debian:{series}: {tarball} not found; install it with 'apt-get install {package}'"
-        )
-    package_version = subprocess.run(
-        ["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True
-    ).stdout.strip() or f"mtime-{int(tarball.stat().st_mtime)}"
-    slot = f"debian-{series}"
-    unpacked_root = cache_dir / "src" / f"{package}_{package_version}"
+    installed_tarball = DEBIAN_TARBALLS / f"{package}.tar.xz"
+    installed = _installed_version(package) if installed_tarball.is_file() else ""
+    if installed and pinned in ("", installed):
+        version, tarball = installed, installed_tarball
+    else:
+        version, tarball = _fetched_tarball(package, pinned, cache_dir)
+    unpacked_root = cache_dir / "src" / f"{package}_{version}"
     tree = unpacked_root / package
     with exclusive(unpacked_root.with_name(unpacked_root.name + ".lock")):
         if not (tree / "Makefile").is_file():
             _unpack(tarball, unpacked_root)
-    fingerprint = hashlib.sha256(f"{package}={package_version}".encode()).hexdigest()[:16]
+    mark_used(unpacked_root)
+    fingerprint = hashlib.sha256(f"{package}={version}".encode()).hexdigest()[:16]
     return KernelSource(
         path=tree,
-        identity=f"debian:{package} {package_version}",
+        identity=f"debian:{package} {version}",
         fingerprint=fingerprint,
-        slot=slot,
+        slot=f"debian-{series}",
         version=_read_version(tree),
     )
+
+
+def _installed_version(package: str) -> str:
+    result = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+def _fetched_tarball(package: str, pinned: str, cache_dir: Path) -> tuple[str, Path]:
+    """The source tarball of package (pinned, or the newest any suite has), fetched once into the cache."""
+    if pinned and (cached := _debian_tarball_path(cache_dir, package, pinned)).is_file():
+        return pinned, cached
+    apt = PrivateApt(cache_dir)
+    apt.update()
+    versions = apt.versions(package)
+    if not versions:
+        series = [name.removeprefix("linux-source-") for name in apt.packages("linux-source-")
+                  if re.fullmatch(r"linux-source-\d+\.\d+", name)]
+        raise UsageError(f"--kernel-src debian:{package.removeprefix('linux-source-')}: no Debian suite has "
+                         f"{package}; there are: {', '.join(sorted(series, key=version_key))}")
+    if pinned and pinned not in versions:
+        raise UsageError(f"--kernel-src debian:{package.removeprefix('linux-source-')}={pinned}: no suite has "
+                         f"that version of {package}; there are: {', '.join(versions)}")
+    version = pinned or versions[0]
+    tarball = _debian_tarball_path(cache_dir, package, version)
+    with exclusive(tarball.with_name(tarball.name + ".lock")):
+        if not tarball.is_file():
+            scratch = tarball.with_name(tarball.name + ".partial")
+            shutil.rmtree(scratch, ignore_errors=True)
+            deb = apt.download(package, version, scratch)
+            _extract_member(deb, f"./usr/src/{package}.tar.xz", scratch / "tarball")
+            (scratch / "tarball").rename(tarball)
+            shutil.rmtree(scratch)
+    return version, tarball
+
+
+def _debian_tarball_path(cache_dir: Path, package: str, version: str) -> Path:
+    return cache_dir / "debian" / f"{package}_{version}.tar.xz"
+
+
+def _extract_member(deb: Path, member: str, destination: Path) -> None:
+    with destination.open("wb") as out:
+        contents = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+        extract = subprocess.run(["tar", "-xO", member], stdin=contents.stdout, stdout=out, stderr=subprocess.PIPE)
+        contents.stdout.close()
+        contents.wait()
+    if contents.returncode != 0 or extract.returncode != 0:
+        raise InfrastructureError(f"{deb}: cannot extract {member}: {extract.stderr.decode(errors='replace')}")
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version))
 
 
 def _unpack(tarball: Path, destination: Path) -> None:
@@ -93,13 +149,16 @@ def _unpack(tarball: Path, destination: Path) -> None:
 def _user_tree(path: Path) -> KernelSource:
     if not path.is_dir():
         raise UsageError(
-            f"--kernel-src {path}: no such directory; give the top of a Linux source tree, or debian:6.1 / debian:6.12"
+            f"--kernel-src {path}: no such directory; "
+            "give the top of a Linux source tree, or debian:X.Y (e.g. debian:6.12)"
         )
     path = path.resolve()
     if not (path / "Kbuild").is_file() or not (path / "mm").is_dir():
         raise UsageError(f"--kernel-src {path}: not a Linux source tree (no Kbuild and mm/ at its top)")
-    if not (path / "mm/gup_test.c").is_file():
-        raise UsageError(f"--kernel-src {path}: no mm/gup_test.c; gup_test needs Linux 5.10 or newer")
+    if not any((path / "mm" / name).is_file() for name in ("gup_test.c", "gup_benchmark.c")):
+        raise UsageError(
+            f"--kernel-src {path}: no mm/gup_test.c or mm/gup_benchmark.c; gupvm needs Linux 5.10 or newer"
+        )
     if (path / ".config").exists() or (path / "include/config").exists():
         raise UsageError(
             f"--kernel-src {path}: the tree was configured in place, which out-of-tree builds refuse; "

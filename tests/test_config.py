@@ -3,7 +3,16 @@ from pathlib import Path
 import pytest
 
 from orchestrator.arches import all_arches
-from orchestrator.config import ConfigRequest, Mismatch, parse_config, verify
+from orchestrator.config import (
+    ConfigRequest,
+    Mismatch,
+    kconfig_symbols,
+    option_history,
+    parse_config,
+    resolve_options,
+    tree_name,
+    verify,
+)
 from orchestrator.errors import UsageError
 
 X86_64 = all_arches()["x86_64"]
@@ -67,5 +76,61 @@ def test_a_check_is_met_by_any_of_its_choices():
 def test_pae_arch_checks_the_split_pte_read():
     pae = all_arches()["i386-pae"]
     request = ConfigRequest.for_arch(pae, [], [])
-    assert request.checks == pae.config_checks and "CONFIG_GUP_GET_PTE_LOW_HIGH=y" in request.checks[0]
+    assert request.checks == pae.config_checks and "CONFIG_GUP_GET_PXX_LOW_HIGH=y" in request.checks[0]
     assert ConfigRequest.for_arch(all_arches()["i386"], [], []).checks == ()
+
+
+# What each tree in the range defines of the renamed options (read from the
+# trees' Kconfig files: mm/Kconfig and arch/x86/Kconfig of 5.10, 6.1, 6.12,
+# 7.2 and 7.3-rc7), with an option every tree has.
+DEFINED = {
+    "5.10.262": {"CONFIG_GUP_BENCHMARK", "CONFIG_HIGHMEM64G", "CONFIG_HIGHMEM4G", "CONFIG_GUP_GET_PTE_LOW_HIGH"},
+    "6.1.176": {"CONFIG_GUP_TEST", "CONFIG_HIGHMEM64G", "CONFIG_HIGHMEM4G", "CONFIG_GUP_GET_PTE_LOW_HIGH"},
+    "6.12.107": {"CONFIG_GUP_TEST", "CONFIG_HIGHMEM64G", "CONFIG_HIGHMEM4G", "CONFIG_GUP_GET_PXX_LOW_HIGH"},
+    "7.2.13": {"CONFIG_GUP_TEST", "CONFIG_HIGHMEM4G", "CONFIG_GUP_GET_PXX_LOW_HIGH"},
+    "7.3.0": {"CONFIG_GUP_TEST", "CONFIG_HIGHMEM4G", "CONFIG_GUP_GET_PXX_LOW_HIGH"},
+}
+
+
+@pytest.mark.parametrize(("version", "expected"), [
+    ("5.10.262", ("CONFIG_GUP_BENCHMARK", "CONFIG_HIGHMEM64G", "CONFIG_GUP_GET_PTE_LOW_HIGH")),
+    ("6.1.176", ("CONFIG_GUP_TEST", "CONFIG_HIGHMEM64G", "CONFIG_GUP_GET_PTE_LOW_HIGH")),
+    ("6.12.107", ("CONFIG_GUP_TEST", "CONFIG_HIGHMEM64G", "CONFIG_GUP_GET_PXX_LOW_HIGH")),
+    ("7.2.13", ("CONFIG_GUP_TEST", "CONFIG_HIGHMEM4G", "CONFIG_GUP_GET_PXX_LOW_HIGH")),
+    ("7.3.0", ("CONFIG_GUP_TEST", "CONFIG_HIGHMEM4G", "CONFIG_GUP_GET_PXX_LOW_HIGH")),
+])
+def test_each_option_resolves_to_the_name_the_tree_defines(version, expected):
+    symbols = frozenset(DEFINED[version] | {"CONFIG_DEBUG_VM"})
+    for asked in (("CONFIG_GUP_TEST", "CONFIG_HIGHMEM64G", "CONFIG_GUP_GET_PXX_LOW_HIGH"),
+                  ("CONFIG_GUP_BENCHMARK", "CONFIG_HIGHMEM64G", "CONFIG_GUP_GET_PTE_LOW_HIGH")):
+        assert tuple(tree_name(option, symbols, version) for option in asked) == expected
+    assert tree_name("CONFIG_DEBUG_VM", symbols, version) == "CONFIG_DEBUG_VM"
+
+
+def test_the_tree_outranks_its_makefile_version():
+    # A commit in the 6.15 merge window still says 6.14, and HIGHMEM64G is already gone.
+    assert tree_name("CONFIG_HIGHMEM64G", frozenset({"CONFIG_HIGHMEM4G"}), "6.14.0") == "CONFIG_HIGHMEM4G"
+    # A tree that defines no name of the group gets the name of its version, for the message.
+    assert tree_name("CONFIG_GUP_TEST", frozenset(), "5.10.1") == "CONFIG_GUP_BENCHMARK"
+
+
+def test_version_ranges_of_each_group_do_not_overlap_and_cover_the_range():
+    for names in option_history():
+        for version in ("5.10.0", "5.11.0", "6.1.0", "6.2.0", "6.14.0", "6.15.0", "7.3.0"):
+            assert sum(name.lives_in(version) for name in names) == 1, (names, version)
+
+
+def test_resolving_keeps_values_and_order():
+    symbols = frozenset(DEFINED["7.3.0"])
+    options = {"CONFIG_64BIT": "n", "CONFIG_HIGHMEM64G": "y", "CONFIG_X86_PAE": "y"}
+    assert list(resolve_options(options, symbols, "7.3.0").items()) == [
+        ("CONFIG_64BIT", "n"), ("CONFIG_HIGHMEM4G", "y"), ("CONFIG_X86_PAE", "y")]
+
+
+def test_kconfig_symbols_read_config_and_menuconfig_lines(tmp_path: Path):
+    (tmp_path / "mm").mkdir()
+    (tmp_path / "mm/Kconfig").write_text("config GUP_TEST\n\tbool\nmenuconfig TRANSPARENT_HUGEPAGE\n"
+                                         "\thelp\n\t  config NOT_THIS one\n")
+    (tmp_path / "Documentation").mkdir()
+    (tmp_path / "Documentation/Kconfig").write_text("config DOCS_ONLY\n")
+    assert kconfig_symbols(tmp_path, "x") == {"CONFIG_GUP_TEST", "CONFIG_TRANSPARENT_HUGEPAGE"}

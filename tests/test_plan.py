@@ -4,8 +4,16 @@ import pytest
 
 from orchestrator.arches import all_arches
 from orchestrator.errors import UsageError
+from orchestrator.gup_programs import plan_commands, tree_programs
 from orchestrator.plan import load_plan
 from orchestrator.protocol import render_init
+
+SELFTESTS_61 = Path(__file__).parent / "data/selftests-6.1"
+
+
+def init_for(plan, arch_name: str) -> str:
+    arch = all_arches()[arch_name]
+    return render_init(plan, arch, plan_commands(plan, arch, "6.1.176", tree_programs(SELFTESTS_61)))
 
 
 def test_smoke_plan_covers_run_vmtests_gup_set():
@@ -31,7 +39,7 @@ def test_invalid_plan_file_is_a_usage_error(tmp_path: Path):
 
 def test_init_runs_each_step_with_its_index_and_resumes_from_the_command_line():
     plan = load_plan("smoke")
-    init = render_init(plan, all_arches()["x86_64"], "6.1.176")
+    init = init_for(plan, "x86_64")
     assert "step 2 pin_fast_benchmark - gup_test -a" in init
     assert "gupvm.first=" in init
     assert "stat_refresh" in init  # exact counters need the per-CPU deltas folded
@@ -59,8 +67,8 @@ def test_huge_page_geometry_is_filled_in_per_arch():
 
 def test_setup_reserves_hugetlb_pages_by_the_arch_huge_page_size():
     plan = load_plan("hugepage")
-    assert "setup 64 always" in render_init(plan, all_arches()["x86_64"], "6.1.176")  # 128 MB of 2 MB pages
-    assert "setup 32 always" in render_init(plan, all_arches()["i386"], "6.1.176")  # 128 MB of 4 MB pages
+    assert "setup 64 always" in init_for(plan, "x86_64")  # 128 MB of 2 MB pages
+    assert "setup 32 always" in init_for(plan, "i386")  # 128 MB of 4 MB pages
 
 
 def test_unknown_placeholder_or_requirement_is_a_usage_error(tmp_path: Path):

@@ -61,9 +61,20 @@ def test_tree_configured_in_place_is_refused(tmp_path: Path):
 
 @pytest.mark.parametrize("spec, complaint", [
     ("/nonexistent", "no such directory"),
-    ("debian:9.99", "apt-get install linux-source-9.99"),
+    ("debian:6", "expected debian:X.Y or debian:X.Y=VERSION"),
+    ("debian:linux-6.1", "expected debian:X.Y or debian:X.Y=VERSION"),
 ])
 def test_bad_sources_are_usage_errors(tmp_path: Path, spec: str, complaint: str):
+    with pytest.raises(UsageError, match=complaint):
+        resolve(spec, tmp_path / "cache")
+
+
+@pytest.mark.e2e  # asks Debian's archive
+@pytest.mark.parametrize("spec, complaint", [
+    ("debian:9.99", r"no Debian suite has linux-source-9.99; there are: 5.10, .*6.1, .*7.\d"),
+    ("debian:6.1=0.0-0", r"no suite has that version of linux-source-6.1; there are: 6.1.\d+"),
+])
+def test_kernels_no_suite_has_are_usage_errors_listing_those_that_exist(tmp_path: Path, spec: str, complaint: str):
     with pytest.raises(UsageError, match=complaint):
         resolve(spec, tmp_path / "cache")
 

@@ -1,0 +1,139 @@
+"""The tree's own GUP test programs: which it has, what each accepts, how a plan step runs on it.
+
+Plans are written once, in gup_test's terms. A tree before 5.11 has
+gup_benchmark instead, which reads where gup_test writes; a step then runs
+with the options that make it the same test, or is skipped with the reason
+when the tree's program cannot do what the step asks.
+"""
+
+import dataclasses
+import getopt
+import re
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from orchestrator.arches import Arch
+from orchestrator.plan import Plan
+
+PROGRAMS_FILE = Path(__file__).resolve().parent / "gup_programs.toml"
+
+
+@dataclass(frozen=True)
+class ProgramKind:
+    name: str
+    source: str
+    writes_by_default: bool
+    commands: dict[str, str]  # mode option -> the kernel's command name
+    default_command: str
+    stands_in_for: str = ""
+    plan_getopt: str = ""  # for the program plans are written for: which of its options take a value
+
+
+@dataclass(frozen=True)
+class TreeProgram:
+    """One test program as this tree has it."""
+
+    kind: ProgramKind
+    getopt: str  # the tree's getopt string, cut down to the options its switch handles
+
+    @property
+    def options(self) -> frozenset[str]:
+        return frozenset("-" + letter for letter in self.getopt if letter != ":")
+
+
+@dataclass(frozen=True)
+class StepCommand:
+    """What the guest runs for one plan step on this tree, or why it cannot."""
+
+    program: str  # the binary's name in the guest
+    args: tuple[str, ...]
+    kind: ProgramKind | None  # None: a program gupvm does not interpret (a busybox applet, ...)
+    skip_reason: str = ""
+
+
+@cache
+def _table() -> dict:
+    return tomllib.loads(PROGRAMS_FILE.read_text())
+
+
+@cache
+def program_kinds() -> dict[str, ProgramKind]:
+    return {name: ProgramKind(name=name, **fields) for name, fields in _table().items() if name != "options"}
+
+
+def accepted_getopt(source_text: str) -> str:
+    """The getopt string of a selftest's source, keeping only the options its switch has a case for."""
+    match = re.search(r'getopt\(\s*argc\s*,\s*argv\s*,\s*"([^"]*)"', source_text)
+    if not match:
+        return ""
+    handled = set(re.findall(r"case\s+'(.)'\s*:", source_text))
+    return "".join(f"{letter}{colon}" for letter, colon in re.findall(r"([A-Za-z0-9])(:?)", match.group(1))
+                   if letter in handled)
+
+
+def tree_programs(selftests_dir: Path) -> dict[str, TreeProgram]:
+    """The test programs this tree has, by the name plans call them (gup_test even where gup_benchmark stands in)."""
+    found: dict[str, TreeProgram] = {}
+    for kind in program_kinds().values():
+        source = selftests_dir / kind.source
+        if source.is_file():
+            program = TreeProgram(kind, accepted_getopt(source.read_text(errors="replace")))
+            found.setdefault(kind.stands_in_for or kind.name, program)
+    return found
+
+
+def step_command(program: str, args: tuple[str, ...], available: dict[str, TreeProgram]) -> StepCommand:
+    """The command that runs a step written for `program` on a tree with `available` programs."""
+    if program not in program_kinds():
+        return StepCommand(program, args, None)
+    if program not in available:
+        return StepCommand(program, args, program_kinds()[program], f"this tree has no {program}")
+    tree_program = available[program]
+    kind = tree_program.kind
+    if kind.stands_in_for:
+        args = _same_test_on(tree_program, program_kinds()[kind.stands_in_for], args)
+    missing = [option for option in _options_used(args) if option not in tree_program.options]
+    if missing:
+        said = _table()["options"]
+        reason = f"this tree's {kind.name} has no " + ", no ".join(said.get(option, option) for option in missing)
+        return StepCommand(kind.name, args, kind, reason)
+    return StepCommand(kind.name, args, kind)
+
+
+def _options_used(args: tuple[str, ...]) -> list[str]:
+    """Options as getopt would see them, for any letters: '-ct' is -c and -t."""
+    used: list[str] = []
+    for arg in args:
+        if arg.startswith("-") and len(arg) > 1 and not arg[1:].lstrip("-").isdigit():
+            used += ["-" + letter for letter in arg[1:]]
+    return used
+
+
+def _same_test_on(tree_program: TreeProgram, planned: ProgramKind, args: tuple[str, ...]) -> tuple[str, ...]:
+    """A step's arguments for a stand-in program whose default direction differs from the planned program's."""
+    options, rest = getopt.getopt(list(args), planned.plan_getopt)
+    flags = [flag for flag, _ in options]
+    writes = "-w" in flags or ("-W" not in flags and planned.writes_by_default)
+    kept = [item for flag, value in options if flag not in ("-w", "-W") for item in (flag, value) if item]
+    if writes != tree_program.kind.writes_by_default:
+        kept.append("-w" if writes else "-W")
+    return tuple(kept + rest)
+
+
+def as_planned(program: str, args: tuple[str, ...]) -> StepCommand:
+    """A step run exactly as its plan wrote it, by the program the plan names."""
+    return StepCommand(program, args, program_kinds().get(program))
+
+
+def plan_commands(plan: Plan, arch: Arch, kernel_version: str,
+                  available: dict[str, TreeProgram]) -> tuple[StepCommand, ...]:
+    """For each step of the plan, what runs on this tree and arch, or why the step is skipped."""
+    commands = []
+    for step in plan.steps:
+        command = step_command(step.program, step.args_for(arch), available)
+        if reason := step.skip_reason(kernel_version):
+            command = dataclasses.replace(command, skip_reason=reason)
+        commands.append(command)
+    return tuple(commands)
