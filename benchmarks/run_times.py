@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from orchestrator import guest, protocol, source
+from orchestrator import guest, gup_programs, protocol, source
 from orchestrator.arches import all_arches
 from orchestrator.commands import build_env
 from orchestrator.plan import load_plan
@@ -56,7 +56,10 @@ def one_round() -> dict[str, float]:
                                  f"-j{os.cpu_count()}", "bzImage"], env)
         tools = guest.build_guest_tools(kernel_source, ARCH, scratch / "cache", scratch / "guest.log")
         initramfs = scratch / "initramfs.cpio"
-        guest.write_initramfs(tools, protocol.render_init(load_plan("smoke"), ARCH, kernel_source.version), initramfs)
+        plan = load_plan("smoke")
+        commands = gup_programs.plan_commands(plan, ARCH, kernel_source.version,
+                                              gup_programs.tree_programs(kernel_source.selftests_dir))
+        guest.write_initramfs(tools, protocol.render_init(plan, ARCH, commands), initramfs)
         command = qemu_command(ARCH, "tcg", build_dir / ARCH.kernel_image, initramfs,
                                kernel_command_line(ARCH, "gupvm.first=1"))
         figures["boot"] = timed(command, env, stdin=subprocess.DEVNULL, timeout=300)

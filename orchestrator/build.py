@@ -14,7 +14,7 @@ from orchestrator.arches import Arch
 from orchestrator.commands import run_logged
 from orchestrator.config import FinalConfig, install_config
 from orchestrator.errors import InfrastructureError
-from orchestrator.paths import exclusive
+from orchestrator.paths import exclusive, mark_used
 from orchestrator.source import KernelSource
 
 STAMP_NAME = "gupvm-stamp.json"
@@ -65,5 +65,6 @@ def build_kernel(
             raise InfrastructureError(f"kernel build ({arch.name}) made no {arch.kernel_image}; see {log}")
         stamp_path.write_text(json.dumps(stamp))
         shutil.copyfile(log, last_log)
+    mark_used(build_dir)
     release = (build_dir / "include/config/kernel.release").read_text().strip()
     return BuiltKernel(image=image, build_dir=build_dir, release=release, rebuilt=not up_to_date)

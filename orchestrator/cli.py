@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator import doctor, report, runner, source
+from orchestrator import cache, doctor, report, runner, source
 from orchestrator.arches import DEFAULT_ARCH, all_arches, select_arches
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest
@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_build_options(build)
     doctor_parser = commands.add_parser("doctor", help="check the host: QEMU, compilers, busybox, KVM, disk")
     doctor_parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
+    cache_parser = commands.add_parser("cache", help="list what the cache holds (default), or prune it")
+    cache_parser.add_argument("action", nargs="?", choices=("list", "prune"), default="list")
+    cache_parser.add_argument("--older-than", type=float, default=30.0, metavar="DAYS",
+                              help="prune: remove entries not used for DAYS days; 0 removes all (default: 30)")
+    cache_parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     return parser
 
 
@@ -107,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "doctor":
             return doctor.run(args.cache_dir)
+        if args.command == "cache":
+            if args.older_than < 0:
+                raise UsageError(f"--older-than {args.older_than:g}: give a number of days, 0 or more")
+            return cache.run(args.cache_dir, args.action, args.older_than)
         return _run(args)
     except GupvmError as error:
         print(f"gupvm: error: {error}", file=sys.stderr)

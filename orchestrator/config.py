@@ -216,6 +216,7 @@ def configure(
     cached = cache_dir / "configs" / f"{cache_key}.config"
     from_cache = cached.is_file()
     if from_cache:
+        cached.touch()  # its last use, for 'gupvm cache prune'
         final = FinalConfig(cached.read_text())
     else:
         final = FinalConfig(_merge(source, arch, request, symbols, build_dir, log, jobs))

@@ -76,7 +76,7 @@ def _stanzas(root: Path) -> list[dict[str, str]]:
 
 def host_archives(root: Path = HOST_SOURCES, codename: str | None = None) -> HostArchives:
     """The host's Debian archive and security archive, found by the host's own suite names."""
-    codename = codename or _host_codename()
+    codename = codename or host_codename()
     main = security = None
     for entry in _stanzas(root):
         suites = entry["suites"].split()
@@ -95,7 +95,7 @@ def host_archives(root: Path = HOST_SOURCES, codename: str | None = None) -> Hos
     return HostArchives(main, security)
 
 
-def _host_codename() -> str:
+def host_codename() -> str:
     release = Path("/etc/os-release").read_text()
     match = re.search(r"^VERSION_CODENAME=\"?([a-z]+)", release, re.M)
     if not match:
@@ -142,7 +142,7 @@ class PrivateApt:
             "-o", f"Dir::State::status={root}/status",
             "-o", f"Dir::Cache={root}/cache",
             "-o", "APT::Architecture=amd64",
-            "-o", "APT::Architectures::=" + ",".join(GUEST_ARCHES),
+            *[item for arch in GUEST_ARCHES for item in ("-o", f"APT::Architectures::={arch}")],
             "-o", "Acquire::Languages=none",
             "-o", "APT::Sandbox::User=root",
             "-q",
@@ -173,10 +173,11 @@ class PrivateApt:
                 raise InfrastructureError(f"apt-get update (gupvm's private apt state in {self.root}) failed: {said}")
             stamp.touch()
 
-    def versions(self, package: str) -> list[str]:
-        """Every version of package any suite has, newest first."""
+    def versions(self, package: str, suite: str = "") -> list[str]:
+        """Every version of package any suite (or the one suite named) has, newest first."""
         result = subprocess.run(["apt-cache", *self._options(), "madison", package], capture_output=True, text=True)
-        return newest_first([line.split("|")[1].strip() for line in result.stdout.splitlines() if "|" in line])
+        rows = [[field.strip() for field in line.split("|")] for line in result.stdout.splitlines() if "|" in line]
+        return newest_first([row[1] for row in rows if not suite or f" {suite}/" in row[2]])
 
     def packages(self, prefix: str) -> list[str]:
         result = subprocess.run(["apt-cache", *self._options(), "pkgnames", prefix], capture_output=True, text=True)

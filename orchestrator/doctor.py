@@ -8,7 +8,9 @@ from pathlib import Path
 
 from orchestrator.arches import all_arches
 from orchestrator.qemu import kvm_usable
-from orchestrator.source import DEBIAN_TARBALLS
+from orchestrator.source import DEBIAN_TARBALLS, DEFAULT_SOURCE
+
+DEFAULT_SERIES = DEFAULT_SOURCE.removeprefix("debian:")
 
 MIN_FREE_GIB = 5
 SETUP_HINT = "run ci/setup-debian.sh"
@@ -41,7 +43,8 @@ def findings(cache_dir: Path) -> list[Finding]:
     checks = [
         _tool(name, package)
         for name, package in [("gcc", "gcc"), ("make", "make"), ("flex", "flex"), ("bison", "bison"),
-                              ("bc", "bc"), ("rsync", "rsync"), ("cpio", "cpio"), ("apt-get", "apt")]
+                              ("bc", "bc"), ("rsync", "rsync"), ("cpio", "cpio"), ("apt-get", "apt"),
+                              ("apt-cache", "apt"), ("dpkg-deb", "dpkg")]
     ]
     checks += [_tool(binary, "qemu-system-x86") for binary in sorted({a.qemu_binary for a in all_arches().values()})]
     if shutil.which("gcc"):
@@ -49,11 +52,10 @@ def findings(cache_dir: Path) -> list[Finding]:
     for header, package in [("libelf.h", "libelf-dev"), ("openssl/ssl.h", "libssl-dev")]:
         present = Path("/usr/include", header).is_file()
         checks.append(Finding(present, header, "ok" if present else f"missing: apt-get install {package}"))
-    for series in ("6.1", "6.12"):
-        tarball = DEBIAN_TARBALLS / f"linux-source-{series}.tar.xz"
-        checks.append(Finding(tarball.is_file(), f"debian:{series}",
-                              str(tarball) if tarball.is_file() else f"missing: apt-get install linux-source-{series}",
-                              required=series == "6.1"))
+    tarball = DEBIAN_TARBALLS / f"linux-source-{DEFAULT_SERIES}.tar.xz"
+    checks.append(Finding(tarball.is_file(), DEFAULT_SOURCE, str(tarball) if tarball.is_file()
+                          else f"not installed (fetched at first use): apt-get install linux-source-{DEFAULT_SERIES}",
+                          required=False))
     ccache = shutil.which("ccache")
     checks.append(Finding(bool(ccache), "ccache", ccache or "missing (optional): rebuilds are slower", required=False))
     checks.append(Finding(True, "kvm", "usable /dev/kvm; 'auto' probes it with a short boot" if kvm_usable()

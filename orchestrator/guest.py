@@ -16,9 +16,10 @@ from virtme.cpiowriter import CpioWriter
 
 from orchestrator.arches import Arch
 from orchestrator.commands import run_logged
+from orchestrator.debian_archive import PrivateApt, host_codename
 from orchestrator.errors import InfrastructureError
 from orchestrator.gup_programs import program_kinds
-from orchestrator.paths import exclusive
+from orchestrator.paths import exclusive, mark_used
 from orchestrator.source import KernelSource
 
 
@@ -42,6 +43,7 @@ def _build_programs(source: KernelSource, arch: Arch, cache_dir: Path, log: Path
     wanted = [kind.name for kind in program_kinds().values() if (source.selftests_dir / kind.source).is_file()]
     built = {name: output / name for name in wanted}
     if all(path.is_file() for path in built.values()):
+        mark_used(root)
         return built
     shutil.rmtree(root, ignore_errors=True)
     headers = root / "headers"
@@ -90,24 +92,24 @@ def _shadow_selftests(source: KernelSource, shadow_root: Path) -> Path:
 
 
 def _busybox(arch: Arch, cache_dir: Path, log: Path) -> Path:
-    """busybox-static of the guest's arch, from Debian's package (it cannot be co-installed for two arches)."""
+    """busybox-static of the guest's arch, from the host's Debian release (through gupvm's private apt state,
+    since the package cannot be installed for two arches at once)."""
     root = cache_dir / "busybox" / arch.busybox_deb_arch
     binary = root / "bin/busybox"
     if binary.is_file():
+        mark_used(root)
         return binary
-    download = root / "deb"
+    package = f"busybox-static:{arch.busybox_deb_arch}"
+    apt = PrivateApt(cache_dir)
+    apt.update()
+    versions = apt.versions(package, suite=host_codename())
+    if not versions:
+        raise InfrastructureError(f"no {package} in the host's Debian release ({host_codename()})")
     shutil.rmtree(root, ignore_errors=True)
-    download.mkdir(parents=True)
-    run_logged(
-        ["apt-get", "download", f"busybox-static:{arch.busybox_deb_arch}"],
-        what=f"apt-get download busybox-static:{arch.busybox_deb_arch} (did the set-up add the i386 architecture?)",
-        log=log,
-        cwd=download,
-    )
-    debs = list(download.glob("*.deb"))
-    if not debs:
-        raise InfrastructureError(f"apt-get download busybox-static:{arch.busybox_deb_arch} left no .deb")
-    subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(root)], check=True)
+    deb = apt.download(package, versions[0], root / "deb")
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    with log.open("a") as log_file:
+        log_file.write(f"# {package} {versions[0]} unpacked into {root}\n")
     return binary
 
 
