@@ -84,11 +84,15 @@ def test_pae_arch_checks_the_split_pte_read():
 # trees' Kconfig files: mm/Kconfig and arch/x86/Kconfig of 5.10, 6.1, 6.12,
 # 7.2 and 7.3-rc7), with an option every tree has.
 DEFINED = {
-    "5.10.262": {"CONFIG_GUP_BENCHMARK", "CONFIG_HIGHMEM64G", "CONFIG_HIGHMEM4G", "CONFIG_GUP_GET_PTE_LOW_HIGH"},
-    "6.1.176": {"CONFIG_GUP_TEST", "CONFIG_HIGHMEM64G", "CONFIG_HIGHMEM4G", "CONFIG_GUP_GET_PTE_LOW_HIGH"},
-    "6.12.107": {"CONFIG_GUP_TEST", "CONFIG_HIGHMEM64G", "CONFIG_HIGHMEM4G", "CONFIG_GUP_GET_PXX_LOW_HIGH"},
-    "7.2.13": {"CONFIG_GUP_TEST", "CONFIG_HIGHMEM4G", "CONFIG_GUP_GET_PXX_LOW_HIGH"},
-    "7.3.0": {"CONFIG_GUP_TEST", "CONFIG_HIGHMEM4G", "CONFIG_GUP_GET_PXX_LOW_HIGH"},
+    "5.10.262": {"CONFIG_GUP_BENCHMARK", "CONFIG_HIGHMEM64G", "CONFIG_HIGHMEM4G", "CONFIG_GUP_GET_PTE_LOW_HIGH",
+                 "CONFIG_PROC_SYSCTL", "CONFIG_SYSCTL"},
+    "6.1.176": {"CONFIG_GUP_TEST", "CONFIG_HIGHMEM64G", "CONFIG_HIGHMEM4G", "CONFIG_GUP_GET_PTE_LOW_HIGH",
+                "CONFIG_PROC_SYSCTL", "CONFIG_SYSCTL"},
+    "6.12.107": {"CONFIG_GUP_TEST", "CONFIG_HIGHMEM64G", "CONFIG_HIGHMEM4G", "CONFIG_GUP_GET_PXX_LOW_HIGH",
+                 "CONFIG_PROC_SYSCTL", "CONFIG_SYSCTL"},
+    "7.2.13": {"CONFIG_GUP_TEST", "CONFIG_HIGHMEM4G", "CONFIG_GUP_GET_PXX_LOW_HIGH", "CONFIG_PROC_SYSCTL",
+               "CONFIG_SYSCTL"},
+    "7.3.0": {"CONFIG_GUP_TEST", "CONFIG_HIGHMEM4G", "CONFIG_GUP_GET_PXX_LOW_HIGH", "CONFIG_SYSCTL"},
 }
 
 
@@ -107,6 +111,12 @@ def test_each_option_resolves_to_the_name_the_tree_defines(version, expected):
     assert tree_name("CONFIG_DEBUG_VM", symbols, version) == "CONFIG_DEBUG_VM"
 
 
+def test_proc_sysctl_is_sysctl_from_7_3():
+    for version, name in (("6.1.176", "CONFIG_PROC_SYSCTL"), ("7.2.13", "CONFIG_PROC_SYSCTL"),
+                          ("7.3.0", "CONFIG_SYSCTL")):
+        assert tree_name("CONFIG_PROC_SYSCTL", frozenset(DEFINED[version]), version) == name
+
+
 def test_the_tree_outranks_its_makefile_version():
     # A commit in the 6.15 merge window still says 6.14, and HIGHMEM64G is already gone.
     assert tree_name("CONFIG_HIGHMEM64G", frozenset({"CONFIG_HIGHMEM4G"}), "6.14.0") == "CONFIG_HIGHMEM4G"
@@ -116,7 +126,7 @@ def test_the_tree_outranks_its_makefile_version():
 
 def test_version_ranges_of_each_group_do_not_overlap_and_cover_the_range():
     for names in option_history():
-        for version in ("5.10.0", "5.11.0", "6.1.0", "6.2.0", "6.14.0", "6.15.0", "7.3.0"):
+        for version in ("5.10.0", "5.11.0", "6.1.0", "6.2.0", "6.14.0", "6.15.0", "7.2.0", "7.3.0"):
             assert sum(name.lives_in(version) for name in names) == 1, (names, version)
 
 
@@ -134,3 +144,32 @@ def test_kconfig_symbols_read_config_and_menuconfig_lines(tmp_path: Path):
     (tmp_path / "Documentation").mkdir()
     (tmp_path / "Documentation/Kconfig").write_text("config DOCS_ONLY\n")
     assert kconfig_symbols(tmp_path, "x") == {"CONFIG_GUP_TEST", "CONFIG_TRANSPARENT_HUGEPAGE"}
+
+
+def test_an_unmet_config_blames_whoever_caused_it(tmp_path: Path, monkeypatch):
+    """Merged without the user's options too: if gupvm's own still fail, the fault is gupvm's, on that version."""
+    from orchestrator import config
+    from orchestrator.source import KernelSource
+
+    tree = tmp_path / "linux"
+    (tree / "mm").mkdir(parents=True)
+    (tree / "mm/Kconfig").write_text("config GUP_TEST\nconfig DEBUG_FS\n")
+    source = KernelSource(tree, "tree:test", "f00d", "slot", "6.1.0")
+    own = ConfigRequest.for_arch(X86_64, [], [])
+    final_without_gup_test = "".join(f"{option}={value}\n" for option, value in own.requested().items()
+                                     if option != "CONFIG_GUP_TEST")
+    monkeypatch.setattr(config, "_merge", lambda *args: final_without_gup_test)
+    configure = config.configure
+    with pytest.raises(UsageError, match=r"^gupvm's own x86_64 config cannot be met on Linux 6.1.0 .*CONFIG_GUP_TEST"):
+        configure(source, X86_64, own, tmp_path / "b", tmp_path / "c", tmp_path / "log", 1)
+    with_user = ConfigRequest.for_arch(X86_64, [], ["CONFIG_DEBUG_FS=n"])
+    with pytest.raises(UsageError, match=r"^gupvm's own x86_64 config cannot be met"):
+        configure(source, X86_64, with_user, tmp_path / "b", tmp_path / "c", tmp_path / "log", 1)
+
+    def merge_honouring_the_user(source, arch, request, *rest):
+        return "".join(f"{option}={value}\n" for option, value in request.requested().items()
+                       if not (request.additions and option == "CONFIG_GUP_TEST"))
+
+    monkeypatch.setattr(config, "_merge", merge_honouring_the_user)
+    with pytest.raises(UsageError, match=r"^the x86_64 config cannot be satisfied: CONFIG_GUP_TEST: asked y, got n"):
+        configure(source, X86_64, with_user, tmp_path / "b", tmp_path / "c", tmp_path / "log", 1)
