@@ -133,7 +133,9 @@ class Bisection:
         if state.signature is None:
             outcome, record = self._test(state.bad, "bad end", self.steps, REPRO_RUNS)
             if outcome.stage != "tested":
-                return Conclusion("untestable-end", f"BAD cannot be tested: {record.why}")
+                verdict = commit_verdict(outcome, Signature(self.steps[0], "other"), 0.0)
+                self._finish_record(record, verdict.verdict, verdict.why)
+                return Conclusion("untestable-end", f"BAD cannot be tested: {verdict.why}")
             reproduction = choose_signature(outcome, self.steps)
             if reproduction.signature is None:
                 self._finish_record(record, "good", f"not reproduced: {reproduction.runs} runs pass")
