@@ -362,6 +362,7 @@ def run_command(args: argparse.Namespace, new_run_dir: Callable[[Path], Path]) -
         scratch.write_text(current.to_json())
         scratch.replace(state_path)
 
+    save(state)
     print(f"gupvm bisect: {repo.path} good {good[:12]} bad {bad[:12]}, {arch.name}, plan {plan.name} "
           f"({', '.join(step.name for step in steps.steps)}); state in {state_path}", flush=True)
     try:
