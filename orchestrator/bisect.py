@@ -421,7 +421,9 @@ class KernelTester:
         stage = failure_stage(suite.build, suite.boot)
         if stage:
             failed = suite.build if suite.build.status == "failed" else suite.boot
-            return Outcome(stage, detail=failed.message, build_seconds=suite.build.seconds,
+            said = [line.strip() for line in failed.detail.splitlines()[1:] if line.strip()]  # the error lines
+            detail = failed.message.split(";")[0] + (f": {said[0]}" if said else "")
+            return Outcome(stage, detail=detail, build_seconds=suite.build.seconds,
                            boot_seconds=suite.boot.seconds)
         return Outcome("tested", tuple(Run.of(step) for step in suite.steps), build_seconds=suite.build.seconds,
                        boot_seconds=suite.boot.seconds)
