@@ -6,8 +6,9 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator import cache, doctor, report, runner, source
+from orchestrator import bisect, cache, doctor, report, runner, source
 from orchestrator.arches import DEFAULT_ARCH, all_arches, select_arches
+from orchestrator.bisect_verdict import failure_stage
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest
 from orchestrator.errors import GupvmError, UsageError
@@ -16,6 +17,8 @@ from orchestrator.plan import available_plans, load_plan
 from orchestrator.qemu import ACCELS
 
 EXIT_PASSED, EXIT_TEST_FAILED, EXIT_INFRASTRUCTURE = 0, 1, 3  # 2, bad input: UsageError
+# --git-bisect-codes: what `git bisect run` reads (0 good, 1 bad, 125 cannot be tested, 128 or more: abort).
+GIT_CANNOT_TEST, GIT_ABORT = 125, 128
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--junit", type=Path, help="where to write JUnit XML (default: junit.xml in the run directory)")
     run.add_argument("--boot-timeout", type=float, default=120.0, help="seconds for the guest to reach init")
     run.add_argument("--run-timeout", type=float, default=1800.0, help="seconds for one whole boot, steps included")
+    run.add_argument("--git-bisect-codes", action="store_true",
+                     help="exit as 'git bisect run' expects: 0 passed, 1 failed, 125 the commit cannot be tested "
+                          "(build or boot failure, config not met), 128 bad input or infrastructure trouble")
+    bisect_parser = commands.add_parser("bisect", help="find the commit that broke GUP (exit 0 culprit named and "
+                                                       "confirmed, 1 none confirmed, 2 bad input, 3 infrastructure)")
+    _add_build_options(bisect_parser)
+    bisect.add_arguments(bisect_parser)
     build = commands.add_parser("build", help="configure and build only")
     _add_build_options(build)
     doctor_parser = commands.add_parser("doctor", help="check the host: QEMU, compilers, busybox, KVM, disk")
@@ -83,6 +93,11 @@ def _run(args: argparse.Namespace) -> int:
     requests = tuple(
         (arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add)) for arch in select_arches(args.arch)
     )
+    git_codes = getattr(args, "git_bisect_codes", False)
+    tree = Path(args.kernel_src or "").expanduser()
+    if git_codes and (tree / "Kbuild").is_file() and not (tree / "mm/gup_test.c").is_file():
+        print("gupvm: this commit has no mm/gup_test.c (before 5.10): it cannot be tested", file=sys.stderr)
+        return GIT_CANNOT_TEST
     kernel_source = source.resolve(args.kernel_src, args.cache_dir)
     run_dir = _new_run_dir(args.out).resolve()
     options = runner.RunOptions(
@@ -95,12 +110,21 @@ def _run(args: argparse.Namespace) -> int:
         run_dir=run_dir,
         limits=BootLimits(getattr(args, "boot_timeout", 120.0), getattr(args, "run_timeout", 1800.0)),
     )
-    suites = runner.run(options, announce=lambda line: print(line, flush=True))
+    try:
+        suites = runner.run(options, announce=lambda line: print(line, flush=True))
+    except UsageError as error:
+        if not git_codes:  # a config this commit cannot meet
+            raise
+        print(f"gupvm: {error} (exit {GIT_CANNOT_TEST} for git bisect: cannot test this commit)", file=sys.stderr)
+        return GIT_CANNOT_TEST
     junit_path = getattr(args, "junit", None) or run_dir / "junit.xml"
     report.write_reports(suites, run_dir, junit_path)
     print(report.summary(suites))
     print(f"gupvm: results in {run_dir}, JUnit in {junit_path}")
-    if any(suite.build.status == "failed" or suite.boot.status == "failed" for suite in suites):
+    stages = {failure_stage(suite.build, suite.boot) for suite in suites} - {""}
+    if stages:
+        if git_codes:
+            return GIT_ABORT if "infra" in stages else GIT_CANNOT_TEST
         return EXIT_INFRASTRUCTURE
     if any(step.status not in ("passed", "skipped") for suite in suites for step in suite.steps):
         return EXIT_TEST_FAILED
@@ -108,6 +132,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    git_codes = "--git-bisect-codes" in (sys.argv[1:] if argv is None else argv)  # a usage error aborts it too
     try:
         args = build_parser().parse_args(argv)
         if args.command == "doctor":
@@ -116,10 +141,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.older_than < 0:
                 raise UsageError(f"--older-than {args.older_than:g}: give a number of days, 0 or more")
             return cache.run(args.cache_dir, args.action, args.older_than)
+        if args.command == "bisect":
+            return bisect.run_command(args, _new_run_dir)
         return _run(args)
     except GupvmError as error:
         print(f"gupvm: error: {error}", file=sys.stderr)
-        return error.exit_code
+        return GIT_ABORT if git_codes else error.exit_code
     except KeyboardInterrupt:
         print("gupvm: interrupted", file=sys.stderr)
         return 130

@@ -36,8 +36,8 @@ def build_guest_tools(source: KernelSource, arch: Arch, cache_dir: Path, log: Pa
 
 
 def _build_programs(source: KernelSource, arch: Arch, cache_dir: Path, log: Path) -> dict[str, Path]:
-    key = hashlib.sha256(f"{source.fingerprint}\0{arch.make_arch}\0{arch.guest_cflags}".encode()).hexdigest()[:16]
-    root = cache_dir / "guest" / f"{source.slot}-{arch.make_arch}-{key}"  # i386 and i386-pae share one
+    key = _inputs_key(source, arch)
+    root = cache_dir / "guest" / f"{arch.make_arch}-{key}"  # i386 and i386-pae share one
     output = root / "bin"
     # Whichever the tree has: gup_benchmark (5.10) or gup_test, and gup_longterm from 6.5.
     wanted = [kind.name for kind in program_kinds().values() if (source.selftests_dir / kind.source).is_file()]
@@ -70,6 +70,20 @@ def _build_programs(source: KernelSource, arch: Arch, cache_dir: Path, log: Path
         background=True,
     )
     return built
+
+
+def _inputs_key(source: KernelSource, arch: Arch) -> str:
+    """A hash of what the programs are built from, so another commit of the tree reuses them if it left these be:
+    the selftests folder, the selftests' own top-level files (lib.mk, kselftest.h), and the uapi headers."""
+    digest = hashlib.sha256(f"{arch.make_arch}\0{arch.guest_cflags}".encode())
+    selftests = source.selftests_dir
+    inputs = [*sorted(path for path in selftests.parent.iterdir() if path.is_file())]
+    source_arch = Path(arch.kernel_image).parts[1]  # the kernel's SRCARCH: arch/x86/boot/bzImage -> x86
+    for folder in (selftests, source.path / "include/uapi", source.path / "arch" / source_arch / "include/uapi"):
+        inputs += sorted(path for path in folder.rglob("*") if path.is_file())
+    for path in inputs:
+        digest.update(str(path.relative_to(source.path)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def _shadow_selftests(source: KernelSource, shadow_root: Path) -> Path:

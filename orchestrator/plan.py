@@ -1,5 +1,6 @@
 """Test plans: data files in selftests/, one step per gup_test invocation."""
 
+import dataclasses
 import itertools
 import tomllib
 from dataclasses import dataclass
@@ -129,3 +130,31 @@ def _expand_matrix(matrix: dict | None) -> list[dict]:
             **{key: matrix[key] for key in ("timeout", "program") if key in matrix},
         })
     return steps
+
+
+REPEAT_MARK = "#"  # the Nth run of a step in one boot is named step#N
+
+
+def base_name(step_name: str) -> str:
+    """The plan step a run belongs to: 'pin_basic#3' -> 'pin_basic'."""
+    return step_name.split(REPEAT_MARK, 1)[0]
+
+
+def select_steps(plan: Plan, names: tuple[str, ...]) -> Plan:
+    """The plan narrowed to the named steps, in the plan's order."""
+    if not names:
+        return plan
+    known = {step.name for step in plan.steps}
+    if unknown := [name for name in names if name not in known]:
+        raise UsageError(f"--step {unknown[0]}: plan {plan.name} has no such step; its steps: {', '.join(known)}")
+    return dataclasses.replace(plan, steps=tuple(step for step in plan.steps if step.name in names))
+
+
+def repeated(plan: Plan, times: int) -> Plan:
+    """Each step run `times` times in a row in one boot: step, step#2, ..., step#N (the one way to repeat steps)."""
+    steps = tuple(
+        dataclasses.replace(step, name=step.name if number == 1 else f"{step.name}{REPEAT_MARK}{number}")
+        for step in plan.steps
+        for number in range(1, times + 1)
+    )
+    return dataclasses.replace(plan, steps=steps)

@@ -172,6 +172,33 @@ def summary(suites: list[SuiteResult]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class CaseOutcome:
+    """A testcase that is not a plan step: a commit a bisection tested, say."""
+
+    name: str
+    status: str  # "passed", "failed", "skipped" or "error"
+    message: str = ""
+    seconds: float = 0.0
+    output: str = ""
+
+
+def write_cases_junit(path: Path, suite_name: str, properties: dict[str, str], cases: list[CaseOutcome]) -> None:
+    junit_cases = []
+    for outcome in cases:
+        case = TestCase(outcome.name, classname=suite_name, elapsed_sec=outcome.seconds, stdout=outcome.output or None)
+        if outcome.status == "failed":
+            case.add_failure_info(message=outcome.message, failure_type="failed")
+        elif outcome.status == "skipped":
+            case.add_skipped_info(message=outcome.message)
+        elif outcome.status == "error":
+            case.add_error_info(message=outcome.message)
+        junit_cases.append(case)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(to_xml_report_string([TestSuite(suite_name, junit_cases, properties=properties)],
+                                         encoding="utf-8"))
+
+
 def write_reports(suites: list[SuiteResult], run_dir: Path, junit_path: Path) -> None:
     junit_path.parent.mkdir(parents=True, exist_ok=True)
     junit_path.write_text(junit_xml(suites))

@@ -1,0 +1,33 @@
+"""Guest programs are keyed by the files they are built from, not by the whole tree."""
+
+from pathlib import Path
+
+from orchestrator.arches import all_arches
+from orchestrator.guest import _inputs_key
+from orchestrator.source import KernelSource
+
+
+def test_only_selftests_and_uapi_headers_change_the_key(tmp_path: Path):
+    files = {
+        "tools/testing/selftests/mm/gup_test.c": "int main(void) {}\n",
+        "tools/testing/selftests/lib.mk": "# lib\n",
+        "include/uapi/linux/mman.h": "#define A 1\n",
+        "arch/x86/include/uapi/asm/mman.h": "#define B 1\n",
+        "arch/arm64/include/uapi/asm/mman.h": "#define C 1\n",
+        "mm/gup.c": "int gup;\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    tree = KernelSource(tmp_path, "test", "fingerprint", "slot", "6.1.0")
+    arch = all_arches()["x86_64"]
+    key = _inputs_key(tree, arch)
+    for name in ("mm/gup.c", "arch/arm64/include/uapi/asm/mman.h"):
+        (tmp_path / name).write_text("changed\n")
+        assert _inputs_key(tree, arch) == key, name
+    for name in ("tools/testing/selftests/mm/gup_test.c", "tools/testing/selftests/lib.mk",
+                 "include/uapi/linux/mman.h", "arch/x86/include/uapi/asm/mman.h"):
+        (tmp_path / name).write_text("changed\n")
+        assert _inputs_key(tree, arch) != key, name
+        key = _inputs_key(tree, arch)
+    assert _inputs_key(tree, all_arches()["i386"]) != key
