@@ -6,14 +6,14 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator import doctor, report, runner, source
+from orchestrator import doctor, report, runner, samples, source
 from orchestrator.arches import DEFAULT_ARCH, all_arches, select_arches
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest
 from orchestrator.errors import GupvmError, UsageError
 from orchestrator.paths import default_cache_dir
 from orchestrator.plan import available_plans, load_plan
-from orchestrator.qemu import ACCELS
+from orchestrator.qemu import ACCELS, CLOCKS, accel_for_clock
 
 EXIT_PASSED, EXIT_TEST_FAILED, EXIT_INFRASTRUCTURE = 0, 1, 3  # 2, bad input: UsageError
 
@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--plan", default="smoke", help=f"{', '.join(available_plans())} or a .toml file")
     run.add_argument("--accel", choices=ACCELS, default="auto",
                      help="auto uses KVM only when a probe boot reaches the kernel (default: auto)")
+    run.add_argument("--clock", choices=("auto", *CLOCKS), default="auto",
+                     help="the guest clock timings are taken with: icount (instructions, deterministic; TCG only) "
+                          "or realtime; auto: icount under TCG, realtime under KVM (default: auto)")
+    run.add_argument("--samples", type=int, metavar="N",
+                     help="timing samples per benchmark step, all in one boot (gup_test -r N)")
     run.add_argument("--junit", type=Path, help="where to write JUnit XML (default: junit.xml in the run directory)")
     run.add_argument("--boot-timeout", type=float, default=120.0, help="seconds for the guest to reach init")
     run.add_argument("--run-timeout", type=float, default=1800.0, help="seconds for one whole boot, steps included")
@@ -75,6 +80,12 @@ def _run(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan) if args.command == "run" else None
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: give a positive number of jobs")
+    if getattr(args, "samples", None) is not None:
+        if args.samples < 1:
+            raise UsageError(f"--samples {args.samples}: give a positive number of samples")
+        plan = samples.with_samples(plan, args.samples)
+    if args.command == "run":
+        accel_for_clock(args.clock, args.accel)  # a clash of the two is bad input: stop before building
     requests = tuple(
         (arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add)) for arch in select_arches(args.arch)
     )
@@ -89,6 +100,7 @@ def _run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         run_dir=run_dir,
         limits=BootLimits(getattr(args, "boot_timeout", 120.0), getattr(args, "run_timeout", 1800.0)),
+        clock=getattr(args, "clock", "auto"),
     )
     suites = runner.run(options, announce=lambda line: print(line, flush=True))
     junit_path = getattr(args, "junit", None) or run_dir / "junit.xml"

@@ -9,6 +9,7 @@ from pathlib import Path
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from orchestrator.check import StepResult
+from orchestrator.samples import timing_samples
 
 CONSOLE_EXCERPT_LINES = 400
 
@@ -120,6 +121,7 @@ def results_json(suites: list[SuiteResult]) -> str:
             "message": result.message,
             "seconds": round(result.seconds, 3),
             "figures": result.figures,
+            "samples": timing_samples(result.output),
             "collected": dataclasses.asdict(result.output) if result.output else None,
             "console": result.console,
         }

@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import boot, build, config, guest, protocol, qemu
+from orchestrator import boot, build, config, guest, hostfacts, protocol, qemu
 from orchestrator.arches import Arch
 from orchestrator.check import StepResult, check_step
 from orchestrator.errors import InfrastructureError
@@ -31,6 +31,7 @@ class RunOptions:
     cache_dir: Path
     run_dir: Path
     limits: boot.BootLimits
+    clock: str = "auto"  # a name in qemu.CLOCKS, or auto: the accelerator's default
 
 
 @dataclass(frozen=True)
@@ -97,10 +98,10 @@ def run_suite(options: RunOptions, item: Configured, tools: Future) -> SuiteResu
     build_stage = StageResult("passed", "" if kernel.rebuilt else "cached", time.monotonic() - started)
     if options.plan is None:
         return SuiteResult(name, properties, build_stage, StageResult("skipped", "build only"), ())
-    accel = qemu.choose_accel(options.accel, arch, kernel.image, options.cache_dir)
-    properties.update(accel=accel, plan=options.plan.name)
+    clock, accel = qemu.choose_clock_and_accel(options.clock, options.accel, arch, kernel.image, options.cache_dir)
+    properties.update(accel=accel, clock=clock.name, plan=options.plan.name, **hostfacts.host_facts(arch))
     try:
-        record = _boot(options, arch, accel, kernel, guest_tools)
+        record = _boot(options, arch, accel, kernel, guest_tools, clock)
     except InfrastructureError as error:
         failed = StageResult("failed", str(error).splitlines()[0], 0.0, str(error))
         return SuiteResult(name, properties, build_stage, failed, ())
@@ -113,10 +114,11 @@ def run_suite(options: RunOptions, item: Configured, tools: Future) -> SuiteResu
     return SuiteResult(name, properties, build_stage, boot_stage, steps)
 
 
-def _boot(options: RunOptions, arch: Arch, accel: str, kernel: build.BuiltKernel, tools: guest.GuestTools):
+def _boot(options: RunOptions, arch: Arch, accel: str, kernel: build.BuiltKernel, tools: guest.GuestTools,
+          clock: qemu.Clock):
     assert options.plan is not None
     with tempfile.TemporaryDirectory(prefix="gupvm-") as scratch:
         initramfs = Path(scratch) / "initramfs.cpio"
         guest.write_initramfs(tools, protocol.render_init(options.plan, arch, options.source.version), initramfs)
         console_log = options.run_dir / f"console-{arch.name}.log"
-        return boot.run_plan(arch, accel, kernel.image, initramfs, options.plan, console_log, options.limits)
+        return boot.run_plan(arch, accel, kernel.image, initramfs, options.plan, console_log, options.limits, clock)
