@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator import doctor, report, runner, samples, source
+from orchestrator import compare, compare_report, doctor, report, runner, samples, source
 from orchestrator.arches import DEFAULT_ARCH, all_arches, select_arches
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest
@@ -40,6 +40,14 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
                         help="a fresh run directory is made below it (default: %(default)s)")
 
 
+def _add_compare_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fail-on-slower", type=float, metavar="PCT",
+                        help="also fail when a metric is slower with its whole interval beyond PCT %%")
+    parser.add_argument("--junit", type=Path, help="where to write JUnit XML (default: junit.xml in the output)")
+    parser.add_argument("--out", type=Path, default=Path("out"),
+                        help="a fresh directory is made below it (default: %(default)s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gupvm", description="Build a kernel, boot it in QEMU and test GUP pinning with gup_test.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -59,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-timeout", type=float, default=1800.0, help="seconds for one whole boot, steps included")
     build = commands.add_parser("build", help="configure and build only")
     _add_build_options(build)
+    compare_parser = commands.add_parser("compare", help="compare two runs' steps and timings, offline (exit 0 clean, "
+                                                   "1 new failure or slowdown, 2 bad input, 3 base broken)")
+    compare_parser.add_argument("base", type=Path, metavar="BASE_RUN", help="a run directory, or a directory of runs")
+    compare_parser.add_argument("head", type=Path, metavar="HEAD_RUN", help="a run directory, or a directory of runs")
+    _add_compare_options(compare_parser)
     doctor_parser = commands.add_parser("doctor", help="check the host: QEMU, compilers, busybox, KVM, disk")
     doctor_parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     return parser
@@ -114,11 +127,27 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
+def _compare(args: argparse.Namespace) -> int:
+    if args.fail_on_slower is not None and args.fail_on_slower < 0:
+        raise UsageError(f"--fail-on-slower {args.fail_on_slower:g}: give a percentage of 0 or more")
+    base = [compare.load_run(path) for path in compare.find_runs(args.base)]
+    head = [compare.load_run(path) for path in compare.find_runs(args.head)]
+    result = compare.compare(base, head, args.fail_on_slower)
+    out_dir = _new_run_dir(args.out).resolve()
+    junit_path = args.junit or out_dir / "junit.xml"
+    compare_report.write_all(result, out_dir, junit_path)
+    print(compare_report.table(result))
+    print(f"gupvm: comparison in {out_dir} (compare.html, compare.json), JUnit in {junit_path}")
+    return result.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         if args.command == "doctor":
             return doctor.run(args.cache_dir)
+        if args.command == "compare":
+            return _compare(args)
         return _run(args)
     except GupvmError as error:
         print(f"gupvm: error: {error}", file=sys.stderr)
