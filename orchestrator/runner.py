@@ -89,7 +89,7 @@ def run_suite(options: RunOptions, item: Configured, tools: Future) -> SuiteResu
     try:
         with build.build_dir_lock(item.build_dir):
             kernel = build.build_kernel(options.source, arch, item.final, item.build_dir, options.jobs,
-                                        options.run_dir / f"build-{arch.name}.log")
+                                        options.run_dir / f"build-{arch.name}.log", options.cache_dir / "kernels")
         guest_tools = tools.result()
     except InfrastructureError as error:
         failed = StageResult("failed", str(error).splitlines()[0], time.monotonic() - started, str(error))
