@@ -6,11 +6,12 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator import compare, compare_report, doctor, report, runner, samples, source
+from orchestrator import compare, compare_report, doctor, presubmit, report, runner, samples, source
 from orchestrator.arches import DEFAULT_ARCH, all_arches, select_arches
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest
 from orchestrator.errors import GupvmError, UsageError
+from orchestrator.gitrepo import Repo
 from orchestrator.paths import default_cache_dir
 from orchestrator.plan import available_plans, load_plan
 from orchestrator.qemu import ACCELS, CLOCKS, accel_for_clock
@@ -44,8 +45,6 @@ def _add_compare_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail-on-slower", type=float, metavar="PCT",
                         help="also fail when a metric is slower with its whole interval beyond PCT %%")
     parser.add_argument("--junit", type=Path, help="where to write JUnit XML (default: junit.xml in the output)")
-    parser.add_argument("--out", type=Path, default=Path("out"),
-                        help="a fresh directory is made below it (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,6 +71,26 @@ def build_parser() -> argparse.ArgumentParser:
     compare_parser.add_argument("base", type=Path, metavar="BASE_RUN", help="a run directory, or a directory of runs")
     compare_parser.add_argument("head", type=Path, metavar="HEAD_RUN", help="a run directory, or a directory of runs")
     _add_compare_options(compare_parser)
+    compare_parser.add_argument("--out", type=Path, default=Path("out"),
+                                help="a fresh directory is made below it (default: %(default)s)")
+    presubmit_parser = commands.add_parser(
+        "presubmit", help="a patch series against its base: new failures and timing changes (exit 0 clean, "
+                          "1 new failure or slowdown, 2 bad input, 3 base broken or build/boot infrastructure)")
+    _add_build_options(presubmit_parser)
+    presubmit_parser.add_argument("--base", metavar="REF", help="the base (its merge-base with the head); "
+                                  "default: the current branch's upstream")
+    presubmit_parser.add_argument("--head", metavar="REF",
+                                  help="the head; default: the working tree as it is, uncommitted changes included")
+    presubmit_parser.add_argument("--each", action="store_true",
+                                  help="also test every commit of the series against the base")
+    presubmit_parser.add_argument("--plan", default="smoke", help=f"{', '.join(available_plans())} or a .toml file")
+    presubmit_parser.add_argument("--samples", type=int, default=presubmit.DEFAULT_SAMPLES, metavar="N",
+                                  help="timing samples per benchmark step and boot (default: %(default)s)")
+    presubmit_parser.add_argument("--accel", choices=ACCELS, default="auto")
+    presubmit_parser.add_argument("--clock", choices=("auto", *CLOCKS), default="auto")
+    presubmit_parser.add_argument("--boot-timeout", type=float, default=120.0)
+    presubmit_parser.add_argument("--run-timeout", type=float, default=1800.0)
+    _add_compare_options(presubmit_parser)
     doctor_parser = commands.add_parser("doctor", help="check the host: QEMU, compilers, busybox, KVM, disk")
     doctor_parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     return parser
@@ -141,6 +160,34 @@ def _compare(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _presubmit(args: argparse.Namespace) -> int:
+    if not args.kernel_src or args.kernel_src.startswith("debian:"):
+        raise UsageError("presubmit needs --kernel-src PATH, a git checkout of the kernel")
+    if args.samples < 1:
+        raise UsageError(f"--samples {args.samples}: give a positive number of samples")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: give a positive number of jobs")
+    accel_for_clock(args.clock, args.accel)
+    repo = Repo(Path(args.kernel_src))
+    options = presubmit.PresubmitOptions(
+        repo=repo,
+        sides=presubmit.choose_sides(repo, args.base, args.head),
+        each=args.each,
+        requests=tuple((arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add))
+                       for arch in select_arches(args.arch)),
+        plan=samples.with_samples(load_plan(args.plan), args.samples),
+        jobs=args.jobs,
+        accel=args.accel,
+        clock=args.clock,
+        cache_dir=args.cache_dir,
+        out_dir=_new_run_dir(args.out).resolve(),
+        limits=BootLimits(args.boot_timeout, args.run_timeout),
+        fail_on_slower=args.fail_on_slower,
+        junit=args.junit,
+    )
+    return presubmit.run(options, announce=lambda line: print(line, flush=True))
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -148,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             return doctor.run(args.cache_dir)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "presubmit":
+            return _presubmit(args)
         return _run(args)
     except GupvmError as error:
         print(f"gupvm: error: {error}", file=sys.stderr)

@@ -183,12 +183,12 @@ median, resampling {html.escape(units)}, widened for the {len(result.timings)} m
 """
 
 
-def write_all(result: CompareResult, directory, junit_path) -> None:
-    """compare.json, compare.html and the JUnit file."""
+def write_all(result: CompareResult, directory, junit_path, extra: list[Verdict] = ()) -> None:
+    """compare.json, compare.html and the JUnit file (with any extra testcases, e.g. a series' commits)."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "compare.json").write_text(to_json(result))
     (directory / "compare.html").write_text(to_html(result))
     properties = {"clock": result.clock, "across_hosts": "yes" if result.across_hosts else "no",
                   "base_runs": " ".join(map(str, result.base_runs)), "head_runs": " ".join(map(str, result.head_runs))}
     junit_path.parent.mkdir(parents=True, exist_ok=True)
-    junit_path.write_text(verdicts_junit_xml("gupvm compare", properties, junit_verdicts(result)))
+    junit_path.write_text(verdicts_junit_xml("gupvm compare", properties, junit_verdicts(result) + list(extra)))
