@@ -43,6 +43,8 @@ def history() -> Path:
         "broken-pin": [BREAK_PIN],
         "slower-gup": [SLOW_GUP_INCLUDE, SLOW_GUP],
         "noop": [noop],
+        # Breaks pin_basic in its first commit and repairs it in the next: a clean head, a broken middle.
+        "series": [BREAK_PIN, (BREAK_PIN[0], BREAK_PIN[2], BREAK_PIN[1], "gup_test: pin the basic test's pages once")],
     })
     # The user is on a topic branch that tracks main, with nothing uncommitted.
     _kernel_git(path, "checkout", "-q", "--force", "noop")
@@ -98,3 +100,16 @@ def test_a_head_that_changes_nothing_is_clean(history: Path, tmp_path: Path):
     assert len(data["timings"]) == 6
     assert not [t["metric"] for t in data["timings"] if t["verdict"] in ("slower", "faster")], data["timings"]
     assert ".config: the same on both sides" in result.stdout
+
+
+def test_each_names_the_commit_that_broke_a_step_the_series_later_repairs(history: Path, tmp_path: Path):
+    result, out = presubmit(history, tmp_path, "--base", "main", "--head", "series", "--each")
+    assert result.returncode == 1, result.stdout + result.stderr
+    data = json.loads((out / "compare.json").read_text())
+    assert {step["kind"] for step in data["steps"]} == {"unchanged"}  # the head itself is clean
+    broke = _kernel_git(history, "rev-parse", "series~1").strip()
+    assert f"first commit with a new failure: {broke[:12]} gup_test: pin the basic test's pages twice" in result.stdout
+    assert f"{broke[:12]} gup_test: pin the basic test's pages twice: NEW FAILURE x86_64/pin_basic" in result.stdout
+    failed = [case.get("name") for case in ElementTree.parse(out / "junit.xml").getroot().iter("testcase")
+              if case.find("failure") is not None]
+    assert failed == [f"{broke[:12]} gup_test: pin the basic test's pages twice"]
