@@ -147,12 +147,18 @@ def _compare_boots(
             runs.append(session.run(kernel, options.out_dir / label / f"boot-{number:02d}", options.plan))
         result = compare.compare([compare.load_run(path) for path in base_runs],
                                  [compare.load_run(path) for path in head_runs], options.fail_on_slower)
-        policy = CLOCK_POLICIES.get(result.clock, CLOCK_POLICIES[compare.DEFAULT_CLOCK])
-        if result.base_broken or number >= policy.max_boots:
+        if not more_boots(result, number):
             return result, base_runs, head_runs
-        if number >= policy.min_boots and not want_more_boots(result.timings, number, policy) \
-                and not to_run_again(result.steps, number):
-            return result, base_runs, head_runs
+
+
+def more_boots(result: compare.CompareResult, boots_per_side: int) -> bool:
+    """Another A B pair: below the clock's minimum, while a timing is unknown or a new failure unconfirmed,
+    never past the clock's limit or with a broken base."""
+    policy = CLOCK_POLICIES.get(result.clock, CLOCK_POLICIES[compare.DEFAULT_CLOCK])
+    if result.base_broken or boots_per_side >= policy.max_boots:
+        return False
+    return (boots_per_side < policy.min_boots or want_more_boots(result.timings, boots_per_side, policy)
+            or bool(to_run_again(result.steps, boots_per_side)))
 
 
 def _check_series(session: _Session, sides: Sides, base_runs: list[Path], head_result: compare.CompareResult,

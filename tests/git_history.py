@@ -84,6 +84,10 @@ def make_kernel_history(path: Path, tree: Path, branches: dict[str, list[tuple[s
         subprocess.run(["rm", "-rf", str(scratch)], check=True)
         scratch.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run(["cp", "-al", str(tree), str(scratch)], check=True)  # hard links: fast, no space
+        ignore = scratch / ".gitignore"  # Debian's ignores everything at the top but debian/: as upstream's
+        text = ignore.read_text()
+        ignore.unlink()
+        ignore.write_text(text.split("\n#\n# Debian packaging")[0] + "\n")
         _kernel_git(scratch, "init", "-q", "-b", "main")
         _kernel_git(scratch, "add", "-A")
         _kernel_git(scratch, "commit", "-q", "-m", "base: the unpacked source")

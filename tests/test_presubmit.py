@@ -1,5 +1,6 @@
 """presubmit's choices before anything is built: which sides, which config difference, bad input."""
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,8 @@ from git_history import commit_file, make_repo, repo_state, run_git
 
 from orchestrator.errors import UsageError
 from orchestrator.gitrepo import Repo
-from orchestrator.presubmit import choose_sides, config_difference
+from orchestrator.presubmit import choose_sides, config_difference, more_boots
+from orchestrator.timing_stats import CLOCK_POLICIES
 
 
 @pytest.fixture
@@ -61,3 +63,28 @@ def test_command_without_base_exits_2_and_starts_nothing(repo: Repo, tmp_path: P
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "give --base REF" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def result_with(timing_verdict: str, step_kind: str = "unchanged", clock: str = "icount", broken=()):
+    from orchestrator.compare import CompareResult
+    from orchestrator.step_compare import StepVerdict
+    from orchestrator.timing_stats import compare_metric
+
+    timing = compare_metric("m", [[100.0, 101.0]], [[100.0, 101.0]], CLOCK_POLICIES[clock])
+    timing = dataclasses.replace(timing, verdict=timing_verdict)
+    step = StepVerdict("x86_64/pin_basic", step_kind, "passed 1/1", "failed 1/1", "")
+    return CompareResult((), (), clock, {}, (step,), (timing,), {}, None, tuple(broken))
+
+
+@pytest.mark.parametrize("verdict, kind, boots, clock, broken, more", [
+    ("same", "unchanged", 1, "icount", (), False),  # the instruction clock decides from one boot a side
+    ("unknown", "unchanged", 1, "icount", (), True),
+    ("unknown", "unchanged", 4, "icount", (), False),  # the clock's limit
+    ("same", "new failure", 1, "icount", (), True),  # seen once: run it again before blaming
+    ("same", "new failure", 2, "icount", (), False),
+    ("same", "unchanged", 2, "realtime", (), True),  # real time needs three boots a side
+    ("same", "unchanged", 3, "realtime", (), False),
+    ("unknown", "new failure", 1, "icount", ("x86_64/boot",), False),  # a broken base: stop
+])
+def test_more_boots(verdict, kind, boots, clock, broken, more):
+    assert more_boots(result_with(verdict, kind, clock, broken), boots) is more
