@@ -16,7 +16,7 @@ from orchestrator.arches import Arch
 from orchestrator.errors import InfrastructureError
 from orchestrator.plan import Plan
 from orchestrator.protocol import PLAN_END, READY, STEP_BEGIN, STEP_END, STEP_SKIP, parse_environment
-from orchestrator.qemu import kernel_command_line, qemu_command, spawn
+from orchestrator.qemu import CLOCKS, Clock, kernel_command_line, qemu_command, spawn
 
 CRASH = re.compile(r"Kernel panic - not syncing|\bOops\b|\bBUG: |kernel BUG at|general protection fault")
 SPLAT_END = re.compile(r"---\[ end (trace|Kernel panic)[^\n]*")
@@ -51,7 +51,8 @@ class BootRecord:
 
 
 def run_plan(
-    arch: Arch, accel: str, kernel: Path, initrd: Path, plan: Plan, console_log: Path, limits: BootLimits
+    arch: Arch, accel: str, kernel: Path, initrd: Path, plan: Plan, console_log: Path, limits: BootLimits,
+    clock: Clock = CLOCKS["realtime"],
 ) -> BootRecord:
     captures: list[StepCapture] = []
     started = time.monotonic()
@@ -61,7 +62,8 @@ def run_plan(
         while len(captures) < len(plan.steps):
             boots += 1
             first = len(captures) + 1
-            command = qemu_command(arch, accel, kernel, initrd, kernel_command_line(arch, f"gupvm.first={first}"))
+            command = qemu_command(arch, accel, kernel, initrd, kernel_command_line(arch, f"gupvm.first={first}"),
+                                   clock)
             log.write(f"\n===== gupvm boot {boots}: {' '.join(command)}\n")
             log.flush()
             child = spawn(command, logfile=log)

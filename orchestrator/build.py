@@ -3,10 +3,15 @@
 One build directory per (tree, arch) keeps objects across configs and tree
 states, so a small change rebuilds incrementally; a stamp of the source
 fingerprint and config hash lets an unchanged rerun skip make entirely.
+Finished kernels are also kept by (source state, config) in a store, so a
+kernel built once (a presubmit's base) is never built again, whatever the
+build directory built since.
 """
 
 import json
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,9 +43,40 @@ def build_dir_lock(build_dir: Path):
     return exclusive(build_dir.with_name(build_dir.name + ".lock"))
 
 
+def _store_entry(store: Path, source: KernelSource, arch: Arch, final: FinalConfig) -> Path:
+    return store / f"{arch.name}-{source.fingerprint}-{final.hash}"
+
+
+def _from_store(entry: Path, arch: Arch, build_dir: Path, log: Path) -> BuiltKernel | None:
+    image = entry / Path(arch.kernel_image).name
+    if not image.is_file():
+        return None
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as log_file:
+        log_file.write(f"# kept in {entry}: make not run\n")
+    return BuiltKernel(image=image, build_dir=build_dir, release=(entry / "release").read_text().strip(), rebuilt=False)
+
+
+def _keep(entry: Path, image: Path, release: str) -> None:
+    """Copy a finished kernel into the store; renamed into place, so an entry is whole or absent."""
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=entry.name + ".", dir=entry.parent))
+    shutil.copyfile(image, scratch / image.name)
+    (scratch / "release").write_text(release + "\n")
+    try:
+        os.rename(scratch, entry)
+    except OSError:  # another run kept the same kernel first
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def build_kernel(
-    source: KernelSource, arch: Arch, final: FinalConfig, build_dir: Path, jobs: int, log: Path
+    source: KernelSource, arch: Arch, final: FinalConfig, build_dir: Path, jobs: int, log: Path,
+    store: Path | None = None,
 ) -> BuiltKernel:
+    """store: where finished kernels are kept by (source state, config); None keeps none."""
+    entry = _store_entry(store, source, arch, final) if store else None
+    if entry and (kept := _from_store(entry, arch, build_dir, log)):
+        return kept
     image = build_dir / arch.kernel_image
     stamp_path = build_dir / STAMP_NAME
     stamp = {"source": source.fingerprint, "config": final.hash}
@@ -67,4 +103,6 @@ def build_kernel(
         shutil.copyfile(log, last_log)
     mark_used(build_dir)
     release = (build_dir / "include/config/kernel.release").read_text().strip()
+    if entry:
+        _keep(entry, image, release)
     return BuiltKernel(image=image, build_dir=build_dir, release=release, rebuilt=not up_to_date)

@@ -6,15 +6,16 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator import bisect, cache, doctor, report, runner, source
+from orchestrator import bisect, cache, compare, compare_report, doctor, presubmit, report, runner, samples, source
 from orchestrator.arches import DEFAULT_ARCH, all_arches, select_arches
 from orchestrator.bisect_verdict import failure_stage
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest
 from orchestrator.errors import GupvmError, UsageError
+from orchestrator.gitrepo import Repo
 from orchestrator.paths import default_cache_dir
 from orchestrator.plan import available_plans, load_plan
-from orchestrator.qemu import ACCELS
+from orchestrator.qemu import ACCELS, CLOCKS, accel_for_clock
 
 EXIT_PASSED, EXIT_TEST_FAILED, EXIT_INFRASTRUCTURE = 0, 1, 3  # 2, bad input: UsageError
 # --git-bisect-codes: what `git bisect run` reads (0 good, 1 bad, 125 cannot be tested, 128 or more: abort).
@@ -43,6 +44,12 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
                         help="a fresh run directory is made below it (default: %(default)s)")
 
 
+def _add_compare_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fail-on-slower", type=float, metavar="PCT",
+                        help="also fail when a metric is slower with its whole interval beyond PCT %%")
+    parser.add_argument("--junit", type=Path, help="where to write JUnit XML (default: junit.xml in the output)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gupvm", description="Build a kernel, boot it in QEMU and test GUP pinning with gup_test.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -52,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--plan", default="smoke", help=f"{', '.join(available_plans())} or a .toml file")
     run.add_argument("--accel", choices=ACCELS, default="auto",
                      help="auto uses KVM only when a probe boot reaches the kernel (default: auto)")
+    run.add_argument("--clock", choices=("auto", *CLOCKS), default="auto",
+                     help="the guest clock timings are taken with: icount (instructions, deterministic; TCG only) "
+                          "or realtime; auto: icount under TCG, realtime under KVM (default: auto)")
+    run.add_argument("--samples", type=int, metavar="N",
+                     help="timing samples per benchmark step, all in one boot (gup_test -r N)")
     run.add_argument("--junit", type=Path, help="where to write JUnit XML (default: junit.xml in the run directory)")
     run.add_argument("--boot-timeout", type=float, default=120.0, help="seconds for the guest to reach init")
     run.add_argument("--run-timeout", type=float, default=1800.0, help="seconds for one whole boot, steps included")
@@ -64,6 +76,31 @@ def build_parser() -> argparse.ArgumentParser:
     bisect.add_arguments(bisect_parser)
     build = commands.add_parser("build", help="configure and build only")
     _add_build_options(build)
+    compare_parser = commands.add_parser("compare", help="compare two runs' steps and timings, offline (exit 0 clean, "
+                                                   "1 new failure or slowdown, 2 bad input, 3 base broken)")
+    compare_parser.add_argument("base", type=Path, metavar="BASE_RUN", help="a run directory, or a directory of runs")
+    compare_parser.add_argument("head", type=Path, metavar="HEAD_RUN", help="a run directory, or a directory of runs")
+    _add_compare_options(compare_parser)
+    compare_parser.add_argument("--out", type=Path, default=Path("out"),
+                                help="a fresh directory is made below it (default: %(default)s)")
+    presubmit_parser = commands.add_parser(
+        "presubmit", help="a patch series against its base: new failures and timing changes (exit 0 clean, "
+                          "1 new failure or slowdown, 2 bad input, 3 base broken or build/boot infrastructure)")
+    _add_build_options(presubmit_parser)
+    presubmit_parser.add_argument("--base", metavar="REF", help="the base (its merge-base with the head); "
+                                  "default: the current branch's upstream")
+    presubmit_parser.add_argument("--head", metavar="REF",
+                                  help="the head; default: the working tree as it is, uncommitted changes included")
+    presubmit_parser.add_argument("--each", action="store_true",
+                                  help="also test every commit of the series against the base")
+    presubmit_parser.add_argument("--plan", default="smoke", help=f"{', '.join(available_plans())} or a .toml file")
+    presubmit_parser.add_argument("--samples", type=int, default=presubmit.DEFAULT_SAMPLES, metavar="N",
+                                  help="timing samples per benchmark step and boot (default: %(default)s)")
+    presubmit_parser.add_argument("--accel", choices=ACCELS, default="auto")
+    presubmit_parser.add_argument("--clock", choices=("auto", *CLOCKS), default="auto")
+    presubmit_parser.add_argument("--boot-timeout", type=float, default=120.0)
+    presubmit_parser.add_argument("--run-timeout", type=float, default=1800.0)
+    _add_compare_options(presubmit_parser)
     doctor_parser = commands.add_parser("doctor", help="check the host: QEMU, compilers, busybox, KVM, disk")
     doctor_parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     cache_parser = commands.add_parser("cache", help="list what the cache holds (default), or prune it")
@@ -90,6 +127,12 @@ def _run(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan) if args.command == "run" else None
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: give a positive number of jobs")
+    if getattr(args, "samples", None) is not None:
+        if args.samples < 1:
+            raise UsageError(f"--samples {args.samples}: give a positive number of samples")
+        plan = samples.with_samples(plan, args.samples)
+    if args.command == "run":
+        accel_for_clock(args.clock, args.accel)  # a clash of the two is bad input: stop before building
     requests = tuple(
         (arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add)) for arch in select_arches(args.arch)
     )
@@ -109,6 +152,7 @@ def _run(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         run_dir=run_dir,
         limits=BootLimits(getattr(args, "boot_timeout", 120.0), getattr(args, "run_timeout", 1800.0)),
+        clock=getattr(args, "clock", "auto"),
     )
     try:
         suites = runner.run(options, announce=lambda line: print(line, flush=True))
@@ -131,6 +175,48 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_PASSED
 
 
+def _compare(args: argparse.Namespace) -> int:
+    if args.fail_on_slower is not None and args.fail_on_slower < 0:
+        raise UsageError(f"--fail-on-slower {args.fail_on_slower:g}: give a percentage of 0 or more")
+    base = [compare.load_run(path) for path in compare.find_runs(args.base)]
+    head = [compare.load_run(path) for path in compare.find_runs(args.head)]
+    result = compare.compare(base, head, args.fail_on_slower)
+    out_dir = _new_run_dir(args.out).resolve()
+    junit_path = args.junit or out_dir / "junit.xml"
+    compare_report.write_all(result, out_dir, junit_path)
+    print(compare_report.table(result))
+    print(f"gupvm: comparison in {out_dir} (compare.html, compare.json), JUnit in {junit_path}")
+    return result.exit_code
+
+
+def _presubmit(args: argparse.Namespace) -> int:
+    if not args.kernel_src or args.kernel_src.startswith("debian:"):
+        raise UsageError("presubmit needs --kernel-src PATH, a git checkout of the kernel")
+    if args.samples < 1:
+        raise UsageError(f"--samples {args.samples}: give a positive number of samples")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: give a positive number of jobs")
+    accel_for_clock(args.clock, args.accel)
+    repo = Repo(Path(args.kernel_src))
+    options = presubmit.PresubmitOptions(
+        repo=repo,
+        sides=presubmit.choose_sides(repo, args.base, args.head),
+        each=args.each,
+        requests=tuple((arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add))
+                       for arch in select_arches(args.arch)),
+        plan=samples.with_samples(load_plan(args.plan), args.samples),
+        jobs=args.jobs,
+        accel=args.accel,
+        clock=args.clock,
+        cache_dir=args.cache_dir,
+        out_dir=_new_run_dir(args.out).resolve(),
+        limits=BootLimits(args.boot_timeout, args.run_timeout),
+        fail_on_slower=args.fail_on_slower,
+        junit=args.junit,
+    )
+    return presubmit.run(options, announce=lambda line: print(line, flush=True))
+
+
 def main(argv: list[str] | None = None) -> int:
     git_codes = "--git-bisect-codes" in (sys.argv[1:] if argv is None else argv)  # a usage error aborts it too
     try:
@@ -143,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
             return cache.run(args.cache_dir, args.action, args.older_than)
         if args.command == "bisect":
             return bisect.run_command(args, _new_run_dir)
+        if args.command == "compare":
+            return _compare(args)
+        if args.command == "presubmit":
+            return _presubmit(args)
         return _run(args)
     except GupvmError as error:
         print(f"gupvm: error: {error}", file=sys.stderr)

@@ -105,6 +105,15 @@ class Repo:
         sha, subject, author = self.git("log", "-1", "--format=%H%x00%s%x00%an <%ae>", ref).stdout.strip().split("\0")
         return CommitInfo(sha, subject, author)
 
+    def upstream(self) -> str | None:
+        """The branch the current branch tracks, if it tracks one."""
+        result = self.git("rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}", check=False)
+        return result.stdout.strip() if result.returncode == 0 else None
+
+    def series(self, base: str, head: str) -> list[str]:
+        """The commits of head not in base, oldest first."""
+        return self.git("rev-list", "--reverse", f"{base}..{head}").stdout.split()
+
     def parent(self, ref: str) -> str:
         return self.resolve(f"{ref}^")
 
@@ -277,6 +286,42 @@ def private_worktree(repo: Repo, cache_dir: Path, commit: str, purpose: str) -> 
     finally:
         handle.close()
         _restore_signals(previous)
+
+
+def kept_worktrees_root(cache_dir: Path) -> Path:
+    return cache_dir / "worktrees-kept"  # apart from private ones: clean_stale never removes these
+
+
+@contextmanager
+def kept_worktree(repo: Repo, cache_dir: Path, commit: str, purpose: str) -> Iterator[Worktree]:
+    """A private worktree at commit that stays between runs, at a path stable per (repository, purpose).
+
+    Its files keep their mtimes from run to run, and checkouts change only
+    the files that differ, so the build directory of its path rebuilds only
+    what a commit changed (a presubmit's head against its base).
+    """
+    root = kept_worktrees_root(cache_dir)
+    for slot in range(100):
+        path = root / _worktree_id(repo, purpose, slot)
+        handle = _try_lock(path.with_name(path.name + ".lock"))
+        if handle is not None:
+            break
+    else:
+        raise InfrastructureError(f"{root}: 100 gupvm worktrees of {repo.path} are in use")
+    try:
+        if path.resolve() in {known.resolve() for known in repo.worktree_names()} and (path / ".git").exists():
+            worktree = Worktree(repo, path, handle)
+            worktree.checkout(commit)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+            repo.git("worktree", "prune")
+            result = repo.git("worktree", "add", "--detach", "--force", str(path), commit, check=False)
+            if result.returncode != 0:
+                raise InfrastructureError(f"git worktree add {path} failed: {result.stderr.strip()}")
+            worktree = Worktree(repo, path, handle)
+        yield worktree
+    finally:
+        handle.close()
 
 
 def _raise_interrupt(signum, frame):

@@ -8,6 +8,7 @@ from orchestrator.gup_programs import ProgramKind, program_kinds
 MB = 1 << 20
 DEFAULT_SIZE = 128 * MB
 DUMP_COMMAND = "DUMP_USER_PAGES_TEST"
+PLAN_GETOPT = program_kinds()["gup_test"].plan_getopt  # the options plans are written with
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class GupInvocation:
 
 def parse_gup_args(args: tuple[str, ...] | list[str], kind: ProgramKind | None = None) -> GupInvocation:
     kind = kind or program_kinds()["gup_test"]
-    options, rest = getopt.getopt(list(args), program_kinds()["gup_test"].plan_getopt)
+    options, rest = getopt.getopt(list(args), PLAN_GETOPT)
     command, size, repeats, threads, per_call = kind.default_command, DEFAULT_SIZE, 1, 1, 1
     write, shared, hugetlb, thp, touch, dump_pin = kind.writes_by_default, False, False, None, False, False
     dump_indexes: tuple[int, ...] = ()

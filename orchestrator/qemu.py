@@ -9,6 +9,7 @@ import ctypes
 import json
 import os
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 
 import pexpect
@@ -18,12 +19,35 @@ from orchestrator.errors import UsageError
 
 GUEST_CPUS = 2
 ACCELS = ("auto", "kvm", "tcg")
+
+
+@dataclass(frozen=True)
+class Clock:
+    """What the guest's clock counts, and so what its timings mean."""
+
+    name: str
+    qemu_args: tuple[str, ...]
+    accels: tuple[str, ...]  # the accelerators it can run under
+    description: str
+
+
+# icount: the guest clock advances 2^5 ns per instruction and never while the
+# guest sleeps; TCG then runs every vCPU on one host thread. Timings count the
+# work done, not the host's load.
+CLOCKS = {
+    "icount": Clock("icount", ("-icount", "shift=5,sleep=off"), ("tcg",),
+                    "instruction-counted guest time (QEMU -icount shift=5,sleep=off)"),
+    "realtime": Clock("realtime", (), ("tcg", "kvm"), "real time"),
+}
+DEFAULT_CLOCK = {"kvm": "realtime", "tcg": "icount"}  # per accelerator, for --clock auto
 PROBE_SECONDS = 5.0
 KERNEL_BANNER = "Linux version"
 _PR_SET_PDEATHSIG = 1
 
 
-def qemu_command(arch: Arch, accel: str, kernel: Path, initrd: Path | None, append: str) -> list[str]:
+def qemu_command(
+    arch: Arch, accel: str, kernel: Path, initrd: Path | None, append: str, clock: Clock = CLOCKS["realtime"]
+) -> list[str]:
     command = [
         arch.qemu_binary,
         "-machine", f"{arch.qemu_machine},accel={accel}",
@@ -34,6 +58,7 @@ def qemu_command(arch: Arch, accel: str, kernel: Path, initrd: Path | None, appe
         "-no-reboot",
         "-kernel", str(kernel),
         "-append", append,
+        *clock.qemu_args,
     ]
     if initrd is not None:
         command += ["-initrd", str(initrd)]
@@ -80,6 +105,24 @@ def choose_accel(requested: str, arch: Arch, kernel: Path, cache_dir: Path) -> s
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         cache_file.write_text(json.dumps(known))
     return known[key]
+
+
+def accel_for_clock(requested_clock: str, requested_accel: str) -> str:
+    """The accelerator to ask for: a clock that runs under one accelerator only picks it for 'auto'."""
+    if requested_clock == "auto":
+        return requested_accel
+    clock = CLOCKS[requested_clock]
+    if requested_accel not in ("auto", *clock.accels):
+        raise UsageError(f"--clock {clock.name} cannot run under --accel {requested_accel}; "
+                         f"use --accel {' or '.join(clock.accels)}")
+    return clock.accels[0] if requested_accel == "auto" and len(clock.accels) == 1 else requested_accel
+
+
+def choose_clock_and_accel(
+    requested_clock: str, requested_accel: str, arch: Arch, kernel: Path, cache_dir: Path
+) -> tuple[Clock, str]:
+    accel = choose_accel(accel_for_clock(requested_clock, requested_accel), arch, kernel, cache_dir)
+    return CLOCKS[DEFAULT_CLOCK[accel] if requested_clock == "auto" else requested_clock], accel
 
 
 def probe_kvm(arch: Arch, kernel: Path) -> bool:

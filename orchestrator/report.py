@@ -9,6 +9,7 @@ from pathlib import Path
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from orchestrator.check import StepResult
+from orchestrator.samples import timing_samples
 
 CONSOLE_EXCERPT_LINES = 400
 
@@ -109,6 +110,29 @@ def _add_case_properties(xml_text: str, suites: list[SuiteResult]) -> str:
     return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """A testcase of a command that judges runs rather than making one (compare, presubmit)."""
+
+    name: str
+    classname: str
+    failure: str = ""  # set: the case failed, with this message
+    skipped: str = ""
+    detail: str = ""
+
+
+def verdicts_junit_xml(name: str, properties: dict[str, str], verdicts: list[Verdict]) -> str:
+    cases = []
+    for verdict in verdicts:
+        case = TestCase(verdict.name, classname=f"{name}.{verdict.classname}", stdout=verdict.detail or None)
+        if verdict.failure:
+            case.add_failure_info(message=verdict.failure, failure_type="regression")
+        elif verdict.skipped:
+            case.add_skipped_info(message=verdict.skipped)
+        cases.append(case)
+    return to_xml_report_string([TestSuite(name, cases, properties=properties)], encoding="utf-8")
+
+
 def results_json(suites: list[SuiteResult]) -> str:
     def step_record(result: StepResult) -> dict:
         return {
@@ -120,6 +144,7 @@ def results_json(suites: list[SuiteResult]) -> str:
             "message": result.message,
             "seconds": round(result.seconds, 3),
             "figures": result.figures,
+            "samples": timing_samples(result.output),
             "collected": dataclasses.asdict(result.output) if result.output else None,
             "console": result.console,
         }

@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import boot, build, config, guest, gup_programs, protocol, qemu
+from orchestrator import boot, build, config, guest, gup_programs, hostfacts, protocol, qemu
 from orchestrator.arches import Arch
 from orchestrator.check import StepResult, check_step
 from orchestrator.errors import InfrastructureError
@@ -31,6 +31,7 @@ class RunOptions:
     cache_dir: Path
     run_dir: Path
     limits: boot.BootLimits
+    clock: str = "auto"  # a name in qemu.CLOCKS, or auto: the accelerator's default
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def run_suite(options: RunOptions, item: Configured, tools: Future) -> SuiteResu
     try:
         with build.build_dir_lock(item.build_dir):
             kernel = build.build_kernel(options.source, arch, item.final, item.build_dir, options.jobs,
-                                        options.run_dir / f"build-{arch.name}.log")
+                                        options.run_dir / f"build-{arch.name}.log", options.cache_dir / "kernels")
         guest_tools = tools.result()
     except InfrastructureError as error:
         failed = StageResult("failed", str(error).splitlines()[0], time.monotonic() - started, str(error))
@@ -97,12 +98,12 @@ def run_suite(options: RunOptions, item: Configured, tools: Future) -> SuiteResu
     build_stage = StageResult("passed", "" if kernel.rebuilt else "cached", time.monotonic() - started)
     if options.plan is None:
         return SuiteResult(name, properties, build_stage, StageResult("skipped", "build only"), ())
-    accel = qemu.choose_accel(options.accel, arch, kernel.image, options.cache_dir)
-    properties.update(accel=accel, plan=options.plan.name)
+    clock, accel = qemu.choose_clock_and_accel(options.clock, options.accel, arch, kernel.image, options.cache_dir)
+    properties.update(accel=accel, clock=clock.name, plan=options.plan.name, **hostfacts.host_facts(arch))
     commands = gup_programs.plan_commands(options.plan, arch, source.version,
                                           gup_programs.tree_programs(source.selftests_dir))
     try:
-        record = _boot(options, arch, accel, kernel, guest_tools, commands)
+        record = _boot(options, arch, accel, kernel, guest_tools, clock, commands)
     except InfrastructureError as error:
         failed = StageResult("failed", str(error).splitlines()[0], 0.0, str(error))
         return SuiteResult(name, properties, build_stage, failed, ())
@@ -117,10 +118,10 @@ def run_suite(options: RunOptions, item: Configured, tools: Future) -> SuiteResu
 
 
 def _boot(options: RunOptions, arch: Arch, accel: str, kernel: build.BuiltKernel, tools: guest.GuestTools,
-          commands: tuple[gup_programs.StepCommand, ...]):
+          clock: qemu.Clock, commands: tuple[gup_programs.StepCommand, ...]):
     assert options.plan is not None
     with tempfile.TemporaryDirectory(prefix="gupvm-") as scratch:
         initramfs = Path(scratch) / "initramfs.cpio"
         guest.write_initramfs(tools, protocol.render_init(options.plan, arch, commands), initramfs)
         console_log = options.run_dir / f"console-{arch.name}.log"
-        return boot.run_plan(arch, accel, kernel.image, initramfs, options.plan, console_log, options.limits)
+        return boot.run_plan(arch, accel, kernel.image, initramfs, options.plan, console_log, options.limits, clock)

@@ -128,3 +128,56 @@ def make_kernel_history(path: Path, changes: int = 16, breaking_at: int | None =
         if number == unbuildable_at:
             unbuildable = commits[-1]
     return KernelHistory(path, tuple(commits), breaking, unbuildable)
+
+
+# Fixed dates: the same tree and edits give the same commits, so a kernel kept
+# for a commit by an earlier run is found again.
+_FIXED_DATES = {"GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2024-01-01T00:00:00Z"}
+
+
+def _kernel_git(path: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "core.looseCompression=1", "-C", str(path), *args], check=True,
+                          capture_output=True, text=True, env={**os.environ, **AUTHOR_ENV, **_FIXED_DATES}).stdout
+
+
+def edit_and_commit(path: Path, name: str, old: str, new: str, subject: str) -> str:
+    """Replace old by new in one file and commit it. The file is written anew: the tree's files may be hard
+    links to an unpacked source that must stay as it is."""
+    file = path / name
+    text = file.read_text()
+    if old not in text:
+        raise ValueError(f"{name}: {old!r} not found")
+    file.unlink()
+    file.write_text(text.replace(old, new, 1))
+    _kernel_git(path, "add", name)
+    _kernel_git(path, "commit", "-q", "-m", subject)
+    return _kernel_git(path, "rev-parse", "HEAD").strip()
+
+
+def make_kernel_branches(path: Path, tree: Path, branches: dict[str, list[tuple[str, str, str, str]]]) -> Path:
+    """A kernel repository: main is one commit of tree (tagged base); each branch adds its edits on main.
+
+    branches: name -> [(file, old, new, subject), ...]. Made once per path: a repository already there
+    with the same commits is reused as it is (its kept worktree and builds with it).
+    """
+    if not (path / ".git").is_dir():
+        scratch = path.with_name(path.name + ".partial")
+        subprocess.run(["rm", "-rf", str(scratch)], check=True)
+        scratch.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-al", str(tree), str(scratch)], check=True)  # hard links: fast, no space
+        ignore = scratch / ".gitignore"  # Debian's ignores everything at the top but debian/: as upstream's
+        text = ignore.read_text()
+        ignore.unlink()
+        ignore.write_text(text.split("\n#\n# Debian packaging")[0] + "\n")
+        _kernel_git(scratch, "init", "-q", "-b", "main")
+        _kernel_git(scratch, "add", "-A")
+        _kernel_git(scratch, "commit", "-q", "-m", "base: the unpacked source")
+        _kernel_git(scratch, "tag", "base")
+        scratch.rename(path)
+    _kernel_git(path, "checkout", "-q", "--force", "main")
+    for name, edits in branches.items():
+        _kernel_git(path, "checkout", "-q", "--force", "-B", name, "main")
+        for file, old, new, subject in edits:
+            edit_and_commit(path, file, old, new, subject)
+    _kernel_git(path, "checkout", "-q", "--force", "main")
+    return path

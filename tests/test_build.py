@@ -50,3 +50,43 @@ def test_a_changed_config_or_source_rebuilds(tmp_path: Path, monkeypatch):
 
 def kernel_hash() -> str:
     return FinalConfig("CONFIG_A=y\n").hash
+
+
+def test_a_kept_kernel_is_never_built_again(tmp_path: Path, monkeypatch):
+    """Built once for (source, config), then found in the store though the build directory moved on."""
+    source = KernelSource(tmp_path / "src", "tree:x", "base1", "tree-1", "6.1.0")
+    final = FinalConfig("CONFIG_GUP_TEST=y\n")
+    build_dir, store = tmp_path / "build", tmp_path / "kernels"
+    made = []
+
+    def fake_make(argv, *, what, log, **kwargs):
+        fingerprint = json.loads((build_dir / "fingerprint").read_text())
+        made.append(fingerprint)
+        (build_dir / "arch/x86/boot").mkdir(parents=True, exist_ok=True)
+        (build_dir / "arch/x86/boot/bzImage").write_bytes(b"kernel " + fingerprint.encode())
+        (build_dir / "include/config").mkdir(parents=True, exist_ok=True)
+        (build_dir / "include/config/kernel.release").write_text("6.1.0-gupvm\n")
+        log.write_text("  LD      vmlinux\n")
+
+    monkeypatch.setattr(build, "run_logged", fake_make)
+    real_install = build.install_config
+
+    def install_config(final, build_dir):  # what the fake make builds: the tree state it was given
+        real_install(final, build_dir)
+        (build_dir / "fingerprint").write_text(json.dumps(building[0]))
+
+    monkeypatch.setattr(build, "install_config", install_config)
+    building = ["base1"]
+    first = build.build_kernel(source, X86_64, final, build_dir, 2, tmp_path / "1.log", store)
+    assert first.rebuilt and made == ["base1"]
+    head = KernelSource(tmp_path / "src", "tree:y", "head1", "tree-1", "6.1.0")
+    building[0] = "head1"
+    build.build_kernel(head, X86_64, final, build_dir, 2, tmp_path / "2.log", store)  # the build dir moves on
+    building[0] = "base1"
+    again = build.build_kernel(source, X86_64, final, build_dir, 2, tmp_path / "3.log", store)
+    assert made == ["base1", "head1"] and not again.rebuilt
+    assert again.image.read_bytes() == b"kernel base1" and again.release == "6.1.0-gupvm"
+    assert "make not run" in (tmp_path / "3.log").read_text()
+    other_config = build.build_kernel(source, X86_64, FinalConfig("CONFIG_X=y\n"), build_dir, 2, tmp_path / "4.log",
+                                      store)
+    assert other_config.rebuilt and made[-1] == "base1"

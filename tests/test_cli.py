@@ -21,6 +21,9 @@ def gupvm(*args: str, cwd: Path) -> subprocess.CompletedProcess:
         (["run", "--kconfig", "/nonexistent.config"], "--kconfig /nonexistent.config: no such file"),
         (["run", "--accel", "hvf"], "invalid choice: 'hvf'"),
         (["run", "--jobs", "0"], "--jobs 0"),
+        (["run", "--samples", "0"], "--samples 0"),
+        (["run", "--clock", "icount", "--accel", "kvm"], "--clock icount cannot run under --accel kvm"),
+        (["run", "--clock", "wallclock"], "invalid choice: 'wallclock'"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
 )

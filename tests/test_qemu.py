@@ -52,3 +52,21 @@ def test_auto_probes_once_per_host_boot_and_believes_the_probe(monkeypatch, tmp_
 def test_auto_without_dev_kvm_is_tcg(monkeypatch, tmp_path: Path):
     monkeypatch.setattr(qemu, "kvm_usable", lambda: False)
     assert qemu.choose_accel("auto", ARCHES["x86_64"], Path("/k"), tmp_path) == "tcg"
+
+
+def test_icount_is_data_on_the_command_line():
+    command = qemu.qemu_command(ARCHES["x86_64"], "tcg", Path("/k"), None, "", qemu.CLOCKS["icount"])
+    assert command[command.index("-icount") + 1] == "shift=5,sleep=off"
+    assert "-icount" not in qemu.qemu_command(ARCHES["x86_64"], "tcg", Path("/k"), None, "")
+
+
+def test_clock_auto_follows_the_accelerator_and_icount_asks_for_tcg(monkeypatch, tmp_path: Path):
+    monkeypatch.setattr(qemu, "kvm_usable", lambda: True)
+    monkeypatch.setattr(qemu, "probe_kvm", lambda arch, kernel: True)
+    x86_64 = ARCHES["x86_64"]
+    assert qemu.choose_clock_and_accel("auto", "auto", x86_64, Path("/k"), tmp_path) == (qemu.CLOCKS["realtime"], "kvm")
+    assert qemu.choose_clock_and_accel("auto", "tcg", x86_64, Path("/k"), tmp_path) == (qemu.CLOCKS["icount"], "tcg")
+    assert qemu.choose_clock_and_accel("icount", "auto", x86_64, Path("/k"), tmp_path) == (qemu.CLOCKS["icount"], "tcg")
+    assert qemu.choose_clock_and_accel("realtime", "tcg", x86_64, Path("/k"), tmp_path)[1] == "tcg"
+    with pytest.raises(UsageError, match="--clock icount cannot run under --accel kvm"):
+        qemu.choose_clock_and_accel("icount", "kvm", x86_64, Path("/k"), tmp_path)

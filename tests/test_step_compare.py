@@ -1,0 +1,45 @@
+"""Step verdicts, table-driven: each row is what base and head did over their runs."""
+
+import pytest
+
+from orchestrator.step_compare import StepOutcome, classify, classify_all, to_run_again
+
+P, F = StepOutcome("passed"), StepOutcome("failed", "expected exactly 32768 pins, nr_foll_pin_acquired rose by 0")
+C, T = StepOutcome("crashed", "pin_basic crashed the kernel"), StepOutcome("timeout", "no result after 120 s")
+S = StepOutcome("skipped", "hugetlb: asked for 64 huge pages, the kernel reserved 0")
+
+
+@pytest.mark.parametrize("base, head, kind, detail", [
+    ([P], [F], "new failure", "expected exactly 32768 pins"),
+    ([P, P], [F, C], "new failure", "expected exactly"),
+    ([P, P], [F, P], "flaky", "passed when run again"),
+    ([F], [F], "still failing", "fails on base too"),
+    ([F, P], [T, T], "still failing", "fails on base too: no result after 120 s"),
+    ([F, F], [P, P], "fixed", "failed on base: expected exactly"),
+    ([P], [P, P], "unchanged", ""),
+    ([P, F], [P, P], "unchanged", "flaky on base"),
+    ([P], [S], "skipped", "skipped on head only: hugetlb: asked for 64"),
+    ([S], [F], "skipped", "skipped on base only: hugetlb"),
+    ([S], [S], "skipped", "skipped on both: hugetlb"),
+    ([], [P], "skipped", "skipped on base only: not run on base"),
+])
+def test_classify(base, head, kind, detail):
+    verdict = classify("x86_64/pin_basic", base, head)
+    assert verdict.kind == kind
+    assert detail in verdict.detail
+
+
+def test_summaries_count_runs():
+    verdict = classify("s", [P, P], [F, C])
+    assert (verdict.base, verdict.head) == ("passed 2/2", "crashed/failed 2/2")
+
+
+def test_every_step_of_either_side_in_heads_order():
+    verdicts = classify_all({"a": [P], "gone": [P]}, {"b": [F], "a": [P]})
+    assert [(v.name, v.kind) for v in verdicts] == [("b", "skipped"), ("a", "unchanged"), ("gone", "skipped")]
+
+
+def test_a_new_failure_is_run_again_before_it_is_blamed():
+    verdicts = [classify("s", [P], [F]), classify("t", [P], [P])]
+    assert to_run_again(verdicts, head_runs=1) == ["s"]
+    assert to_run_again(verdicts, head_runs=2) == []
