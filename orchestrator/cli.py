@@ -6,21 +6,19 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator import doctor, report, runner, source
+from orchestrator import doctor, exit_codes, preflight, report, runner, source
 from orchestrator.arches import DEFAULT_ARCH, all_arches, select_arches
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest
-from orchestrator.errors import GupvmError, UsageError
+from orchestrator.errors import GupvmError, InfrastructureError, UsageError
 from orchestrator.paths import default_cache_dir
 from orchestrator.plan import available_plans, load_plan
 from orchestrator.qemu import ACCELS
 
-EXIT_PASSED, EXIT_TEST_FAILED, EXIT_INFRASTRUCTURE = 0, 1, 3  # 2, bad input: UsageError
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
-        raise UsageError(f"{message} (see 'gupvm {self.prog.split()[-1]} --help')")
+        raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
 def _add_build_options(parser: argparse.ArgumentParser) -> None:
@@ -71,15 +69,35 @@ def _new_run_dir(base: Path) -> Path:
     raise UsageError(f"--out {base}: cannot make a fresh run directory there")
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Everything the command line says, checked before anything is unpacked, built or written."""
+    preflight.jobs(args.jobs)
+    if args.command == "run":
+        preflight.positive_seconds("--boot-timeout", args.boot_timeout)
+        preflight.positive_seconds("--run-timeout", args.run_timeout)
+        if args.junit is not None:
+            preflight.writable_file("--junit", args.junit)
+    preflight.writable_directory("--out", args.out)
+    preflight.writable_directory("--cache-dir", args.cache_dir)
+    preflight.kbuild_safe("--cache-dir", args.cache_dir)  # builds and unpacked trees live there
+    if args.kernel_src and not args.kernel_src.startswith("debian:"):
+        preflight.kbuild_safe("--kernel-src", Path(args.kernel_src).expanduser())
+
+
 def _run(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan) if args.command == "run" else None
-    if args.jobs < 1:
-        raise UsageError(f"--jobs {args.jobs}: give a positive number of jobs")
+    _check_options(args)
+    # Decided now: a later change of directory cannot send the results elsewhere.
+    args.out, args.cache_dir = args.out.absolute(), args.cache_dir.absolute()
+    junit = getattr(args, "junit", None) and args.junit.absolute()
     requests = tuple(
-        (arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add)) for arch in select_arches(args.arch)
+        (arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add, plan.kconfig if plan else ()))
+        for arch in select_arches(args.arch)
     )
+    preflight.free_disk(args.cache_dir)
     kernel_source = source.resolve(args.kernel_src, args.cache_dir)
     run_dir = _new_run_dir(args.out).resolve()
+    junit_path = junit or run_dir / "junit.xml"
     options = runner.RunOptions(
         source=kernel_source,
         requests=requests,
@@ -91,15 +109,20 @@ def _run(args: argparse.Namespace) -> int:
         limits=BootLimits(getattr(args, "boot_timeout", 120.0), getattr(args, "run_timeout", 1800.0)),
     )
     suites = runner.run(options, announce=lambda line: print(line, flush=True))
-    junit_path = getattr(args, "junit", None) or run_dir / "junit.xml"
-    report.write_reports(suites, run_dir, junit_path)
+    report_failed = False
+    try:
+        report.write_reports(suites, run_dir, junit_path)
+    except InfrastructureError as error:
+        print(f"gupvm: error: {error}", file=sys.stderr)
+        report_failed, junit_path = True, run_dir / "junit.xml"
     print(report.summary(suites))
     print(f"gupvm: results in {run_dir}, JUnit in {junit_path}")
-    if any(suite.build.status == "failed" or suite.boot.status == "failed" for suite in suites):
-        return EXIT_INFRASTRUCTURE
-    if any(step.status not in ("passed", "skipped") for suite in suites for step in suite.steps):
-        return EXIT_TEST_FAILED
-    return EXIT_PASSED
+    return exit_codes.decide(
+        signum=None,
+        infrastructure_failed=report_failed or any("failed" in (suite.build.status, suite.boot.status)
+                                                   for suite in suites),
+        tests_failed=any(step.status not in ("passed", "skipped") for suite in suites for step in suite.steps),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import os
+import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,8 +11,15 @@ from pathlib import Path
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from orchestrator.check import StepResult
+from orchestrator.errors import InfrastructureError
 
 CONSOLE_EXCERPT_LINES = 400
+CONSOLE_EXCERPT_CHARS = 64 * 1024
+# What the strict JUnit schema (junit-10.xsd, which the Jenkins xUnit plugin
+# checks reports with) does not allow and junit-xml writes.
+_NOT_IN_SCHEMA = {"testsuites": ("disabled",), "testsuite": ("disabled",)}
+_ANSI_ESCAPE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True)
@@ -38,31 +47,58 @@ class SuiteResult:
         return [status if status in ("passed", "skipped") else "failed" for status in everything]
 
 
+def clean(text: str) -> str:
+    """Text every XML and JSON consumer takes: ANSI escapes dropped, other control characters as ^X.
+
+    A crashing kernel prints anything; one stray byte would make the whole report unreadable.
+    """
+    text = _ANSI_ESCAPE.sub("", text)
+    return _NOT_XML_CHAR.sub(lambda match: _caret(match.group()), text)
+
+
+def _caret(char: str) -> str:
+    return f"^{chr(ord(char) + 64)}" if ord(char) < 0x20 else "\ufffd"
+
+
+def _cleaned(value):
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {clean(str(key)): _cleaned(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_cleaned(item) for item in (sorted(value) if isinstance(value, set | frozenset) else value)]
+    return value
+
+
 def _excerpt(text: str) -> str:
     lines = text.replace("\r", "").splitlines()
     if len(lines) > CONSOLE_EXCERPT_LINES:
         lines = [f"[... {len(lines) - CONSOLE_EXCERPT_LINES} earlier lines in the console log]"] + lines[
             -CONSOLE_EXCERPT_LINES:
         ]
-    return "\n".join(lines)
+    excerpt = "\n".join(lines)
+    if len(excerpt) > CONSOLE_EXCERPT_CHARS:
+        excerpt = "[... earlier output in the console log]\n" + excerpt[-CONSOLE_EXCERPT_CHARS:]
+    return clean(excerpt)
 
 
 def _stage_case(suite: SuiteResult, name: str, stage: StageResult) -> TestCase:
-    case = TestCase(name, classname=suite.name, elapsed_sec=stage.seconds, stdout=stage.detail or None)
-    if stage.status == "failed":
-        case.add_failure_info(message=stage.message, failure_type=name)
+    case = TestCase(name, classname=clean(suite.name), elapsed_sec=stage.seconds,
+                    stdout=_excerpt(stage.detail) if stage.detail else None)
+    if stage.status in ("failed", "interrupted"):
+        case.add_failure_info(message=clean(stage.message), failure_type=f"{name}-{stage.status}")
     elif stage.status == "skipped":
-        case.add_skipped_info(message=stage.message)
+        case.add_skipped_info(message=clean(stage.message))
     return case
 
 
 def _step_case(suite: SuiteResult, result: StepResult) -> TestCase:
-    case = TestCase(result.step.name, classname=suite.name, elapsed_sec=result.seconds,
+    case = TestCase(result.step.name, classname=clean(suite.name), elapsed_sec=result.seconds,
                     stdout=_excerpt(result.console))
     if result.status == "skipped":
-        case.add_skipped_info(message=result.message)
+        case.add_skipped_info(message=clean(result.message))
     elif result.status != "passed":
-        case.add_failure_info(message=result.message, failure_type=result.status)
+        case.add_failure_info(message=clean(result.message), failure_type=result.status)
     return case
 
 
@@ -73,11 +109,11 @@ def _ktap_cases(suite: SuiteResult, result: StepResult) -> list[TestCase]:
     cases = []
     for ktap in result.output.ktap:
         label = f"{ktap.title} ({ktap.description})" if ktap.title else ktap.description
-        case = TestCase(f"{result.step.name}: {ktap.number} {label}", classname=suite.name)
+        case = TestCase(clean(f"{result.step.name}: {ktap.number} {label}"), classname=clean(suite.name))
         if ktap.directive == "SKIP":
-            case.add_skipped_info(message=ktap.reason or "skipped")
+            case.add_skipped_info(message=clean(ktap.reason or "skipped"))
         elif not ktap.ok:
-            case.add_failure_info(message=f"not ok {ktap.number} {ktap.description}", failure_type="ktap")
+            case.add_failure_info(message=clean(f"not ok {ktap.number} {ktap.description}"), failure_type="ktap")
         cases.append(case)
     return cases
 
@@ -85,26 +121,32 @@ def _ktap_cases(suite: SuiteResult, result: StepResult) -> list[TestCase]:
 def junit_xml(suites: list[SuiteResult]) -> str:
     junit_suites = [
         TestSuite(
-            suite.name,
+            clean(suite.name),
             [_stage_case(suite, "build", suite.build), _stage_case(suite, "boot", suite.boot)]
             + [case for step in suite.steps for case in [_step_case(suite, step), *_ktap_cases(suite, step)]],
-            properties=suite.properties,
+            properties=_cleaned(suite.properties),
         )
         for suite in suites
     ]
-    return _add_case_properties(to_xml_report_string(junit_suites, encoding="utf-8"), suites)
+    return _to_schema(to_xml_report_string(junit_suites, encoding="utf-8"), suites)
 
 
-def _add_case_properties(xml_text: str, suites: list[SuiteResult]) -> str:
-    """Each step's figures as <properties> of its testcase, as pytest's record_property writes them."""
+def _to_schema(xml_text: str, suites: list[SuiteResult]) -> str:
+    """junit-xml's output, kept to junit-10.xsd, plus each step's figures as <properties> of its testcase
+    (as pytest's record_property writes them: the one place gupvm's JUnit goes beyond that schema)."""
     root = ElementTree.fromstring(xml_text)
+    for element in root.iter():
+        for attribute in _NOT_IN_SCHEMA.get(element.tag, ()):
+            element.attrib.pop(attribute, None)
+        if element.tag in ("testsuites", "testsuite") and "time" in element.attrib:
+            element.set("time", f"{float(element.get('time')):.3f}")  # the schema has no 1e-06
     for suite_element, suite in zip(root.iter("testsuite"), suites, strict=True):
-        figures = {step.step.name: step.figures for step in suite.steps}
+        figures = {clean(step.step.name): step.figures for step in suite.steps}
         for case in suite_element.iter("testcase"):
             if figures.get(case.get("name")):
                 properties = ElementTree.Element("properties")
                 for key, value in figures[case.get("name")].items():
-                    ElementTree.SubElement(properties, "property", name=key, value=value)
+                    ElementTree.SubElement(properties, "property", name=clean(key), value=clean(value))
                 case.insert(0, properties)
     return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
 
@@ -125,7 +167,7 @@ def results_json(suites: list[SuiteResult]) -> str:
         }
 
     return json.dumps(
-        [
+        _cleaned([
             {
                 "name": suite.name,
                 "properties": suite.properties,
@@ -134,9 +176,9 @@ def results_json(suites: list[SuiteResult]) -> str:
                 "steps": [step_record(step) for step in suite.steps],
             }
             for suite in suites
-        ],
+        ]),
         indent=2,
-        default=sorted,  # frozensets
+        allow_nan=False,
     )
 
 
@@ -172,7 +214,28 @@ def summary(suites: list[SuiteResult]) -> str:
     return "\n".join(lines)
 
 
+def _write(path: Path, text: str) -> None:
+    """Whole or not at all: a consumer never reads half a report."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
 def write_reports(suites: list[SuiteResult], run_dir: Path, junit_path: Path) -> None:
-    junit_path.parent.mkdir(parents=True, exist_ok=True)
-    junit_path.write_text(junit_xml(suites))
-    (run_dir / "results.json").write_text(results_json(suites))
+    """results.json and junit.xml in the run directory, then the JUnit where --junit asked.
+
+    The run directory was proven writable before the run; --junit's folder
+    may still fail now (a full disk), and then the run directory's copy is
+    what is left.
+    """
+    junit_text = junit_xml(suites)
+    _write(run_dir / "results.json", results_json(suites))
+    _write(run_dir / "junit.xml", junit_text)
+    if junit_path != run_dir / "junit.xml":
+        try:
+            junit_path.parent.mkdir(parents=True, exist_ok=True)
+            _write(junit_path, junit_text)
+        except OSError as error:
+            raise InfrastructureError(
+                f"--junit {junit_path}: writing failed ({error.strerror}); the same JUnit is in {run_dir}/junit.xml"
+            ) from None

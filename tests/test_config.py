@@ -69,3 +69,21 @@ def test_pae_arch_checks_the_split_pte_read():
     request = ConfigRequest.for_arch(pae, [], [])
     assert request.checks == pae.config_checks and "CONFIG_GUP_GET_PTE_LOW_HIGH=y" in request.checks[0]
     assert ConfigRequest.for_arch(all_arches()["i386"], [], []).checks == ()
+
+
+def test_what_gupvm_and_the_plan_need_is_not_what_the_user_may_switch_off():
+    request = ConfigRequest.for_arch(X86_64, [], ["CONFIG_GUP_TEST=n"], plan_options=("CONFIG_LKDTM=y",))
+    assert request.requested()["CONFIG_GUP_TEST"] == "n"  # the user's request wins the merge ...
+    final = {**request.requested(), "CONFIG_LKDTM": "n"}
+    # ... and is then refused: gupvm's own fragment and the plan's options must hold in the final .config
+    assert verify(request.needed(), final) == [
+        Mismatch("CONFIG_GUP_TEST", "y", "n"), Mismatch("CONFIG_LKDTM", "y", "n")]
+
+
+def test_plan_options_are_merged_after_gupvms_fragments_and_before_the_users(tmp_path: Path):
+    user = tmp_path / "user.config"
+    user.write_text("CONFIG_LKDTM=n\n")
+    request = ConfigRequest.for_arch(X86_64, [user], [], plan_options=("CONFIG_LKDTM=y",))
+    assert request.plan_fragment() == "CONFIG_LKDTM=y\n"
+    assert request.requested()["CONFIG_LKDTM"] == "n"
+    assert request.key() != ConfigRequest.for_arch(X86_64, [user], []).key()
