@@ -71,7 +71,7 @@ def _cleaned(value):
 
 
 def _excerpt(text: str) -> str:
-    lines = text.replace("\r", "").splitlines()
+    lines = clean(text.replace("\r", "")).split("\n")  # cleaned first: splitlines() also splits at \f
     if len(lines) > CONSOLE_EXCERPT_LINES:
         lines = [f"[... {len(lines) - CONSOLE_EXCERPT_LINES} earlier lines in the console log]"] + lines[
             -CONSOLE_EXCERPT_LINES:
