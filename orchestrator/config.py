@@ -88,13 +88,10 @@ class ConfigRequest:
         return wanted
 
     def key(self) -> str:
-        digest = hashlib.sha256()
-        for fragment in self.fragments:
-            digest.update(fragment.read_bytes() + b"\0")
-        digest.update("\n".join(self.additions).encode())
-        digest.update(repr(self.checks).encode())
-        digest.update("\n".join(self.plan_options).encode())
-        return digest.hexdigest()
+        """The same for requests that ask the same of the final .config, however they ask it
+        (a plan's options or --kconfig-add, a fragment or another): they merge to the same config."""
+        wanted = sorted(self.requested().items())
+        return hashlib.sha256(repr((wanted, self.checks)).encode()).hexdigest()
 
 
 def check_fragment(fragment: Path) -> None:

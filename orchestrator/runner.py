@@ -62,7 +62,7 @@ def run(options: RunOptions, announce=print) -> list[SuiteResult]:
 def configure_all(options: RunOptions) -> list[Configured]:
     configured = []
     for arch, request in options.requests:
-        build_dir = build.build_dir_for(options.cache_dir, options.source, arch)
+        build_dir = build.build_dir_for(options.cache_dir, options.source, arch, request.key())
         log = options.run_dir / f"build-{arch.name}.log"
         with build.build_dir_lock(build_dir):
             final = config.configure(options.source, arch, request, build_dir, options.cache_dir, log, options.jobs)

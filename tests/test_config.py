@@ -86,4 +86,13 @@ def test_plan_options_are_merged_after_gupvms_fragments_and_before_the_users(tmp
     request = ConfigRequest.for_arch(X86_64, [user], [], plan_options=("CONFIG_LKDTM=y",))
     assert request.plan_fragment() == "CONFIG_LKDTM=y\n"
     assert request.requested()["CONFIG_LKDTM"] == "n"
-    assert request.key() != ConfigRequest.for_arch(X86_64, [user], []).key()
+    assert request.key() == ConfigRequest.for_arch(X86_64, [user], []).key()  # the same asked: one build
+
+
+def test_requests_asking_the_same_share_a_key_and_so_a_build_directory(tmp_path: Path):
+    by_plan = ConfigRequest.for_arch(X86_64, [], [], plan_options=("CONFIG_LKDTM=y",))
+    fragment = tmp_path / "lkdtm.config"
+    fragment.write_text("# LKDTM\nCONFIG_LKDTM=y\n")
+    assert by_plan.key() == ConfigRequest.for_arch(X86_64, [], ["CONFIG_LKDTM=y"]).key()
+    assert by_plan.key() == ConfigRequest.for_arch(X86_64, [fragment], []).key()
+    assert by_plan.key() != ConfigRequest.for_arch(X86_64, [], []).key()
