@@ -6,7 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator import doctor, exit_codes, preflight, report, runner, source
+from orchestrator import doctor, exit_codes, interrupt, preflight, report, runner, source
 from orchestrator.arches import DEFAULT_ARCH, all_arches, select_arches
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest
@@ -110,15 +110,16 @@ def _run(args: argparse.Namespace) -> int:
     )
     suites = runner.run(options, announce=lambda line: print(line, flush=True))
     report_failed = False
-    try:
-        report.write_reports(suites, run_dir, junit_path)
-    except InfrastructureError as error:
-        print(f"gupvm: error: {error}", file=sys.stderr)
-        report_failed, junit_path = True, run_dir / "junit.xml"
-    print(report.summary(suites))
-    print(f"gupvm: results in {run_dir}, JUnit in {junit_path}")
+    with interrupt.shielded():  # a second signal now must not cost the results
+        try:
+            report.write_reports(suites, run_dir, junit_path)
+        except InfrastructureError as error:
+            print(f"gupvm: error: {error}", file=sys.stderr)
+            report_failed, junit_path = True, run_dir / "junit.xml"
+        print(report.summary(suites))
+        print(f"gupvm: results in {run_dir}, JUnit in {junit_path}", flush=True)
     return exit_codes.decide(
-        signum=None,
+        signum=interrupt.received(),
         infrastructure_failed=report_failed or any("failed" in (suite.build.status, suite.boot.status)
                                                    for suite in suites),
         tests_failed=any(step.status not in ("passed", "skipped") for suite in suites for step in suite.steps),
@@ -127,13 +128,14 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
-        if args.command == "doctor":
-            return doctor.run(args.cache_dir)
-        return _run(args)
+        with interrupt.handling_signals():
+            args = build_parser().parse_args(argv)
+            if args.command == "doctor":
+                return doctor.run(args.cache_dir)
+            return _run(args)
     except GupvmError as error:
         print(f"gupvm: error: {error}", file=sys.stderr)
         return error.exit_code
-    except KeyboardInterrupt:
-        print("gupvm: interrupted", file=sys.stderr)
-        return 130
+    except interrupt.Interrupted as signal:  # before the run directory was made: nothing to report
+        print(f"gupvm: interrupted by {signal.name}", file=sys.stderr)
+        return exit_codes.for_signal(signal.signum)

@@ -5,6 +5,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from orchestrator import interrupt
 from orchestrator.errors import InfrastructureError
 
 CCACHE_WRAPPERS = Path("/usr/lib/ccache")
@@ -55,7 +56,7 @@ def run_logged(argv: list[str], *, what: str, log: Path, cwd: Path | None = None
     with log.open("a") as log_file:
         log_file.write(f"$ {' '.join(argv)}\n")
         log_file.flush()
-        result = subprocess.run(
+        result = interrupt.run(
             argv, cwd=cwd, env=build_env(), stdout=log_file, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )

@@ -22,6 +22,8 @@ from orchestrator.source import KernelSource
 
 # Built when the tree has them; gup_longterm appeared in 6.5.
 GUEST_PROGRAMS = ("gup_test", "gup_longterm")
+# Written last: an interrupted build leaves files that look whole and are not.
+COMPLETE = "gupvm-complete"
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ def _build_programs(source: KernelSource, arch: Arch, cache_dir: Path, log: Path
     output = root / "bin"
     wanted = [name for name in GUEST_PROGRAMS if (source.selftests_dir / f"{name}.c").is_file()]
     built = {name: output / name for name in wanted}
-    if all(path.is_file() for path in built.values()):
+    if (root / COMPLETE).is_file() and all(path.is_file() for path in built.values()):
         return built
     shutil.rmtree(root, ignore_errors=True)
     headers = root / "headers"
@@ -65,6 +67,7 @@ def _build_programs(source: KernelSource, arch: Arch, cache_dir: Path, log: Path
         log=log,
         background=True,
     )
+    (root / COMPLETE).touch()
     return built
 
 
@@ -91,7 +94,7 @@ def _busybox(arch: Arch, cache_dir: Path, log: Path) -> Path:
     """busybox-static of the guest's arch, from Debian's package (it cannot be co-installed for two arches)."""
     root = cache_dir / "busybox" / arch.busybox_deb_arch
     binary = root / "bin/busybox"
-    if binary.is_file():
+    if (root / COMPLETE).is_file():
         return binary
     download = root / "deb"
     shutil.rmtree(root, ignore_errors=True)
@@ -106,6 +109,7 @@ def _busybox(arch: Arch, cache_dir: Path, log: Path) -> Path:
     if not debs:
         raise InfrastructureError(f"apt-get download busybox-static:{arch.busybox_deb_arch} left no .deb")
     subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(root)], check=True)
+    (root / COMPLETE).touch()
     return binary
 
 

@@ -12,6 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator import interrupt
 from orchestrator.errors import InfrastructureError, UsageError
 from orchestrator.paths import exclusive
 
@@ -83,7 +84,8 @@ def _unpack(tarball: Path, destination: Path) -> None:
     scratch = destination.with_name(destination.name + ".partial")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    result = subprocess.run(["tar", "-xf", str(tarball), "-C", str(scratch)], capture_output=True, text=True)
+    result = interrupt.run(["tar", "-xf", str(tarball), "-C", str(scratch)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:
         raise InfrastructureError(f"unpacking {tarball} failed: {result.stderr.strip()}")
     shutil.rmtree(destination, ignore_errors=True)
