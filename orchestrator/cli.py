@@ -94,6 +94,7 @@ def _run(args: argparse.Namespace) -> int:
         (arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add, plan.kconfig if plan else ()))
         for arch in select_arches(args.arch)
     )
+    preflight.host_tools([arch for arch, _ in requests], boots=plan is not None)
     preflight.free_disk(args.cache_dir)
     kernel_source = source.resolve(args.kernel_src, args.cache_dir)
     run_dir = _new_run_dir(args.out).resolve()

@@ -61,7 +61,16 @@ def run_logged(argv: list[str], *, what: str, log: Path, cwd: Path | None = None
             stdin=subprocess.DEVNULL,
         )
     if result.returncode != 0:
-        errors = first_error_lines(log.read_text(errors="replace")) or ["(no error line found)"]
+        text = log.read_text(errors="replace")
+        errors = first_error_lines(text) or ["(no error line found)"]
         raise InfrastructureError(
-            f"{what} failed (exit {result.returncode}); full log: {log}\n  " + "\n  ".join(errors)
+            f"{what} failed (exit {result.returncode}){disk_full_hint(text)}; full log: {log}\n  "
+            + "\n  ".join(errors)
         )
+
+
+def disk_full_hint(output: str) -> str:
+    """What a tool that ran out of disk should be reported as: not its hundredth 'cannot write'."""
+    if "No space left on device" not in output:
+        return ""
+    return ": the disk is full (No space left on device); free some space or give another --cache-dir"

@@ -10,6 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from orchestrator import doctor
 from orchestrator.errors import InfrastructureError, UsageError, shown
 
 MAX_JOBS = 1024
@@ -67,8 +68,18 @@ def writable_file(option: str, path: Path) -> None:
     _can_write_below(option, path, path.parent, "give a file in a directory you can write to")
 
 
-def free_disk(cache_dir: Path, needed_gib: float = MIN_FREE_GIB) -> None:
+def host_tools(arches, boots: bool) -> None:
+    """The tools a run will start, there before it starts: not found half-way through."""
+    wanted = list(doctor.BUILD_TOOLS) + ([(arch.qemu_binary, doctor.QEMU_PACKAGE) for arch in arches] if boots else [])
+    for tool, package in wanted:
+        if shutil.which(tool) is None:
+            raise InfrastructureError(f"{tool} not found on PATH: install it with 'apt-get install {package}' "
+                                      "(or run ci/setup-debian.sh)")
+
+
+def free_disk(cache_dir: Path) -> None:
     """Enough room for a build: a disk that fills in the middle of one is a long way to find out."""
+    needed_gib = float(os.environ.get("GUPVM_MIN_FREE_GIB", MIN_FREE_GIB))
     free_gib = shutil.disk_usage(_nearest_existing(cache_dir)).free / 2**30
     if free_gib < needed_gib:
         raise InfrastructureError(
