@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         with interrupt.handling_signals():
             args = build_parser().parse_args(argv)
             if args.command == "doctor":
+                preflight.writable_directory("--cache-dir", args.cache_dir)
                 return doctor.run(args.cache_dir)
             return _run(args)
     except GupvmError as error:

@@ -95,6 +95,7 @@ def _cases():
         ("plan-unknown", ["run", "--plan", "nosuch"], None, "--plan nosuch: no such plan"),
         ("plan-a-directory", ["run", "--plan", "{tmp}/dir.toml"], None, "no such plan"),
         ("subcommand-unknown", ["gupvm", "--help"], None, "invalid choice: 'gupvm'"),
+        ("doctor-cache-in-proc", ["doctor", "--cache-dir", "/proc/x"], None, "--cache-dir /proc/x: cannot write"),
     ]
     cases += [(name, ["run", "--plan", "{file}"], text.encode("utf-8", "surrogateescape")
                if isinstance(text, str) else text, said) for name, text, said in PLANS]
