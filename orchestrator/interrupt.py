@@ -109,6 +109,8 @@ def run(argv: list[str], **popen_options) -> subprocess.CompletedProcess:
     process = subprocess.Popen(argv, start_new_session=True, **popen_options)
     with process_group(process.pid):
         try:
+            if _received is not None:  # the signal came while it started, before the group was known
+                raise Interrupted(_received)
             stdout, stderr = process.communicate()
         except BaseException:
             _end_group(process)
