@@ -1,7 +1,7 @@
 """Kernel faults provoked with LKDTM, each classified right, on a real 6.1 x86_64 kernel.
 
 The plan (tests/data/faults.plan.toml) names the Kconfig options it needs
-(CONFIG_LKDTM, CONFIG_SOFTLOCKUP_DETECTOR): gupvm merges them after its own
+(CONFIG_LKDTM and the menu it sits in, CONFIG_SOFTLOCKUP_DETECTOR): gupvm merges them after its own
 fragments and verifies them like its own. That kernel is one extra build,
 shared with test_shared_cache.py, which builds it side by side with the
 default one.

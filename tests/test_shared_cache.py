@@ -18,7 +18,8 @@ pytestmark = pytest.mark.e2e
 ONE_STEP_PLAN = '[[step]]\nname = "pin_basic"\nargs = ["-b"]\nexpect = "pin"\n'
 CONFIGS = {
     "default": [],
-    "lkdtm": ["--kconfig-add", "CONFIG_LKDTM=y", "--kconfig-add", "CONFIG_SOFTLOCKUP_DETECTOR=y"],
+    "lkdtm": ["--kconfig-add", "CONFIG_RUNTIME_TESTING_MENU=y", "--kconfig-add", "CONFIG_LKDTM=y",
+              "--kconfig-add", "CONFIG_SOFTLOCKUP_DETECTOR=y"],
 }
 
 
