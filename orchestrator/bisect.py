@@ -280,7 +280,7 @@ def closing_lines(conclusion: Conclusion, repo: Repo) -> list[str]:
 _JUNIT_STATUS = {"good": "passed", "bad": "failed", "skip": "skipped", "infra": "error"}
 
 
-def junit_cases(state: BisectState) -> list[report.CaseOutcome]:
+def junit_cases(state: BisectState) -> list[report.Verdict]:
     cases = []
     for record in state.records:
         status = _JUNIT_STATUS.get(record.verdict, "error")
@@ -288,12 +288,16 @@ def junit_cases(state: BisectState) -> list[report.CaseOutcome]:
             status = "passed"  # the failure reproduced, as it should
         if record.role == CULPRIT_FAILS and record.verdict == "bad":
             status = "passed"
-        cases.append(report.CaseOutcome(
+        message = f"{record.verdict}: {record.why}"
+        cases.append(report.Verdict(
             name=f"{record.role}: {record.commit[:12]} {record.subject}",
-            status=status,
-            message=f"{record.verdict}: {record.why}",
+            classname="commits",
+            failure=message if status == "failed" else "",
+            skipped=message if status == "skipped" else "",
+            error=message if status == "error" else "",
+            failure_type="failed",
             seconds=record.seconds,
-            output=json.dumps(dataclasses.asdict(record), indent=2),
+            detail=json.dumps(dataclasses.asdict(record), indent=2),
         ))
     return cases
 
@@ -373,8 +377,9 @@ def run_command(args: argparse.Namespace, new_run_dir: Callable[[Path], Path]) -
             conclusion = bisection.run()
     finally:
         save(state)
-        report.write_cases_junit(junit_path, "gupvm bisect", {"good": good, "bad": bad, "arch": arch.name,
-                                                              "plan": plan.name}, junit_cases(state))
+        junit_path.parent.mkdir(parents=True, exist_ok=True)
+        junit_path.write_text(report.verdicts_junit_xml(
+            "gupvm bisect", {"good": good, "bad": bad, "arch": arch.name, "plan": plan.name}, junit_cases(state)))
     state.conclusion = dataclasses.asdict(conclusion)
     save(state)
     for line in closing_lines(conclusion, repo):

@@ -14,11 +14,13 @@ import pexpect
 
 from orchestrator.arches import Arch
 from orchestrator.errors import InfrastructureError
+from orchestrator.interrupt import Interrupted
 from orchestrator.plan import Plan
 from orchestrator.protocol import PLAN_END, READY, STEP_BEGIN, STEP_END, STEP_SKIP, parse_environment
-from orchestrator.qemu import CLOCKS, Clock, kernel_command_line, qemu_command, spawn
+from orchestrator.qemu import CLOCKS, Clock, kernel_command_line, qemu_command, running
 
-CRASH = re.compile(r"Kernel panic - not syncing|\bOops\b|\bBUG: |kernel BUG at|general protection fault")
+# A soft lockup report is a BUG: line the kernel survives; the step fails on it (see check.py).
+CRASH = re.compile(r"Kernel panic - not syncing|\bOops\b|\bBUG: (?!soft lockup)|kernel BUG at|general protection fault")
 SPLAT_END = re.compile(r"---\[ end (trace|Kernel panic)[^\n]*")
 SPLAT_GRACE_SECONDS = 5.0
 BEGIN_SECONDS = 30.0
@@ -48,6 +50,7 @@ class BootRecord:
     boots: int
     seconds: float
     captures: tuple[StepCapture, ...]
+    interrupted: str = ""  # the signal that stopped the plan before its end, e.g. "SIGTERM"
 
 
 def run_plan(
@@ -58,24 +61,26 @@ def run_plan(
     started = time.monotonic()
     boots = 0
     environment: dict[str, str] = {}
-    with console_log.open("a") as log:
-        while len(captures) < len(plan.steps):
-            boots += 1
-            first = len(captures) + 1
-            command = qemu_command(arch, accel, kernel, initrd, kernel_command_line(arch, f"gupvm.first={first}"),
-                                   clock)
-            log.write(f"\n===== gupvm boot {boots}: {' '.join(command)}\n")
-            log.flush()
-            child = spawn(command, logfile=log)
-            try:
-                environment = wait_ready(child, limits.boot_seconds, console_log)
-                deadline = time.monotonic() + limits.run_seconds
-                captures += follow_steps(child, plan, first, deadline)
-                if len(captures) == len(plan.steps):
-                    child.expect([PLAN_END, pexpect.EOF, pexpect.TIMEOUT], timeout=SHUTDOWN_SECONDS)
-                    child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=SHUTDOWN_SECONDS)
-            finally:
-                child.close(force=True)
+    # The console is whatever bytes the guest sends; the log keeps them readable.
+    with console_log.open("a", encoding="utf-8", errors="replace") as log:
+        try:
+            while len(captures) < len(plan.steps):
+                boots += 1
+                first = len(captures) + 1
+                command = qemu_command(arch, accel, kernel, initrd,
+                                       kernel_command_line(arch, f"gupvm.first={first}"), clock)
+                log.write(f"\n===== gupvm boot {boots}: {' '.join(command)}\n")
+                log.flush()
+                with running(command, logfile=log) as child:
+                    environment = wait_ready(child, limits.boot_seconds, console_log)
+                    deadline = time.monotonic() + limits.run_seconds
+                    follow_steps(child, plan, captures, deadline)
+                    if len(captures) == len(plan.steps):
+                        child.expect([PLAN_END, pexpect.EOF, pexpect.TIMEOUT], timeout=SHUTDOWN_SECONDS)
+                        child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=SHUTDOWN_SECONDS)
+        except Interrupted as signal:
+            log.write(f"\n===== gupvm interrupted by {signal.name}\n")
+            return BootRecord(environment, boots, time.monotonic() - started, tuple(captures), signal.name)
     return BootRecord(environment, boots, time.monotonic() - started, tuple(captures))
 
 
@@ -89,10 +94,10 @@ def wait_ready(child: pexpect.spawn, seconds: float, console_log: Path) -> dict[
     raise InfrastructureError(f"boot failed: {seen}; console: {console_log}\n{tail}")
 
 
-def follow_steps(child: pexpect.spawn, plan: Plan, first: int, deadline: float) -> list[StepCapture]:
-    """Captures of the steps this boot ran; the last is crashed or timed out if the boot ended early."""
-    captures = []
-    for index in range(first, len(plan.steps) + 1):
+def follow_steps(child: pexpect.spawn, plan: Plan, captures: list[StepCapture], deadline: float) -> None:
+    """Add the captures of the steps this boot runs, from the first not yet captured; the last is crashed
+    or timed out if the boot ended early. Added one by one, so an interrupted boot keeps what it finished."""
+    for index in range(len(captures) + 1, len(plan.steps) + 1):
         step = plan.steps[index - 1]
         started = time.monotonic()
         limit = min(step.timeout, deadline - started)
@@ -102,7 +107,7 @@ def follow_steps(child: pexpect.spawn, plan: Plan, first: int, deadline: float) 
             continue
         if began != 0:
             captures.append(_timeout(index, step.name, child.before or "", started, "the step never started"))
-            return captures
+            return
         text = child.after
         outcome = child.expect([STEP_END, CRASH, pexpect.EOF, pexpect.TIMEOUT], timeout=max(limit, 0.0))
         text += child.before or ""
@@ -122,8 +127,7 @@ def follow_steps(child: pexpect.spawn, plan: Plan, first: int, deadline: float) 
             reason = (f"no result after {step.timeout:.0f} s" if limit == step.timeout
                       else f"the boot's time limit ran out after {time.monotonic() - started:.0f} s of this step")
             captures.append(_timeout(index, step.name, text, started, reason))
-        return captures
-    return captures
+        return
 
 
 def _timeout(index: int, name: str, text: str, started: float, reason: str) -> StepCapture:

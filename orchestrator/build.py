@@ -1,11 +1,12 @@
 """Building the kernel out of tree, cached.
 
-One build directory per (tree, arch) keeps objects across configs and tree
-states, so a small change rebuilds incrementally; a stamp of the source
-fingerprint and config hash lets an unchanged rerun skip make entirely.
-Finished kernels are also kept by (source state, config) in a store, so a
-kernel built once (a presubmit's base) is never built again, whatever the
-build directory built since.
+One build directory per (tree, arch, config request) keeps objects across
+tree states, so a small change rebuilds incrementally, and lets two configs
+of one tree live side by side (two runs at once never rebuild each other's
+kernel); a stamp of the source fingerprint and config hash lets an
+unchanged rerun skip make entirely. Finished kernels are also kept by
+(source state, config) in a store, so a kernel built once (a presubmit's
+base) is never built again, whatever the build directory built since.
 """
 
 import json
@@ -34,8 +35,8 @@ class BuiltKernel:
     rebuilt: bool
 
 
-def build_dir_for(cache_dir: Path, source: KernelSource, arch: Arch) -> Path:
-    return cache_dir / "builds" / f"{source.slot}-{arch.name}"
+def build_dir_for(cache_dir: Path, source: KernelSource, arch: Arch, config_key: str) -> Path:
+    return cache_dir / "builds" / f"{source.slot}-{arch.name}-{config_key[:12]}"
 
 
 def build_dir_lock(build_dir: Path):
@@ -99,8 +100,10 @@ def build_kernel(
         )
         if not image.is_file():
             raise InfrastructureError(f"kernel build ({arch.name}) made no {arch.kernel_image}; see {log}")
-        stamp_path.write_text(json.dumps(stamp))
         shutil.copyfile(log, last_log)
+        stamp_partial = stamp_path.with_name(stamp_path.name + ".partial")
+        stamp_partial.write_text(json.dumps(stamp))
+        stamp_partial.rename(stamp_path)  # last, and whole: only a finished kernel has a stamp
     mark_used(build_dir)
     release = (build_dir / "include/config/kernel.release").read_text().strip()
     if entry:

@@ -10,7 +10,7 @@ from orchestrator.arches import Arch
 from orchestrator.boot import StepCapture
 from orchestrator.gup_args import GupInvocation, parse_gup_args
 from orchestrator.gup_programs import StepCommand, as_planned
-from orchestrator.parse import DumpedPage, StepOutput, parse_step
+from orchestrator.parse import DumpedPage, StepOutput, find_splats, parse_step
 from orchestrator.plan import Step
 
 ACQUIRED, RELEASED = "nr_foll_pin_acquired", "nr_foll_pin_released"
@@ -163,6 +163,10 @@ def check_step(step: Step, capture: StepCapture, arch: Arch, command: StepComman
     command = command or as_planned(step.program, step.args_for(arch))
     if capture.outcome == "skipped":
         return StepResult(step, "skipped", capture.problem, 0.0, capture.text)
+    if capture.outcome == "timeout" and (splats := find_splats(capture.text.splitlines())):
+        # The kernel reported what stopped the step (a soft lockup, say) and lived on.
+        return StepResult(step, "failed", f"expected no kernel splat, the kernel logged: {' | '.join(splats[:3])} "
+                          f"(and {capture.problem})", capture.seconds, capture.text)
     if capture.outcome != "completed":
         verb = "crashed the kernel" if capture.outcome == "crashed" else "timed out"
         return StepResult(step, capture.outcome, f"{step.name} {verb}: {capture.problem}", capture.seconds,

@@ -6,25 +6,38 @@ import sys
 import time
 from pathlib import Path
 
-from orchestrator import bisect, cache, compare, compare_report, doctor, presubmit, report, runner, samples, source
+from orchestrator import (
+    bisect,
+    cache,
+    compare,
+    compare_report,
+    doctor,
+    exit_codes,
+    interrupt,
+    preflight,
+    presubmit,
+    report,
+    runner,
+    samples,
+    source,
+)
 from orchestrator.arches import DEFAULT_ARCH, all_arches, select_arches
 from orchestrator.bisect_verdict import failure_stage
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest
-from orchestrator.errors import GupvmError, UsageError
+from orchestrator.errors import GupvmError, InfrastructureError, UsageError
 from orchestrator.gitrepo import Repo
 from orchestrator.paths import default_cache_dir
 from orchestrator.plan import available_plans, load_plan
 from orchestrator.qemu import ACCELS, CLOCKS, accel_for_clock
 
-EXIT_PASSED, EXIT_TEST_FAILED, EXIT_INFRASTRUCTURE = 0, 1, 3  # 2, bad input: UsageError
 # --git-bisect-codes: what `git bisect run` reads (0 good, 1 bad, 125 cannot be tested, 128 or more: abort).
 GIT_CANNOT_TEST, GIT_ABORT = 125, 128
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
-        raise UsageError(f"{message} (see 'gupvm {self.prog.split()[-1]} --help')")
+        raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
 def _add_build_options(parser: argparse.ArgumentParser) -> None:
@@ -123,26 +136,48 @@ def _new_run_dir(base: Path) -> Path:
     raise UsageError(f"--out {base}: cannot make a fresh run directory there")
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Everything the command line says, checked before anything is unpacked, built or written."""
+    preflight.jobs(args.jobs)
+    if args.command == "run":
+        preflight.positive_seconds("--boot-timeout", args.boot_timeout)
+        preflight.positive_seconds("--run-timeout", args.run_timeout)
+        if args.junit is not None:
+            preflight.writable_file("--junit", args.junit)
+    preflight.writable_directory("--out", args.out)
+    preflight.writable_directory("--cache-dir", args.cache_dir)
+    preflight.kbuild_safe("--cache-dir", args.cache_dir)  # builds and unpacked trees live there
+    if args.kernel_src and not args.kernel_src.startswith("debian:"):
+        preflight.kbuild_safe("--kernel-src", Path(args.kernel_src).expanduser())
+
+
 def _run(args: argparse.Namespace) -> int:
     plan = load_plan(args.plan) if args.command == "run" else None
-    if args.jobs < 1:
-        raise UsageError(f"--jobs {args.jobs}: give a positive number of jobs")
+    _check_options(args)
     if getattr(args, "samples", None) is not None:
         if args.samples < 1:
             raise UsageError(f"--samples {args.samples}: give a positive number of samples")
         plan = samples.with_samples(plan, args.samples)
     if args.command == "run":
         accel_for_clock(args.clock, args.accel)  # a clash of the two is bad input: stop before building
+    # Decided now: a later change of directory cannot send the results elsewhere.
+    args.out, args.cache_dir = args.out.absolute(), args.cache_dir.absolute()
+    junit = getattr(args, "junit", None) and args.junit.absolute()
     requests = tuple(
-        (arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add)) for arch in select_arches(args.arch)
+        (arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add, plan.kconfig if plan else ()))
+        for arch in select_arches(args.arch)
     )
     git_codes = getattr(args, "git_bisect_codes", False)
     tree = Path(args.kernel_src or "").expanduser()
-    if git_codes and (tree / "Kbuild").is_file() and not (tree / "mm/gup_test.c").is_file():
-        print("gupvm: this commit has no mm/gup_test.c (before 5.10): it cannot be tested", file=sys.stderr)
+    if git_codes and (tree / "Kbuild").is_file() and not any(
+            (tree / "mm" / name).is_file() for name in ("gup_test.c", "gup_benchmark.c")):
+        print("gupvm: this commit has no mm/gup_test.c or mm/gup_benchmark.c: it cannot be tested", file=sys.stderr)
         return GIT_CANNOT_TEST
+    preflight.host_tools([arch for arch, _ in requests], boots=plan is not None)
+    preflight.free_disk(args.cache_dir)
     kernel_source = source.resolve(args.kernel_src, args.cache_dir)
     run_dir = _new_run_dir(args.out).resolve()
+    junit_path = junit or run_dir / "junit.xml"
     options = runner.RunOptions(
         source=kernel_source,
         requests=requests,
@@ -161,18 +196,25 @@ def _run(args: argparse.Namespace) -> int:
             raise
         print(f"gupvm: {error} (exit {GIT_CANNOT_TEST} for git bisect: cannot test this commit)", file=sys.stderr)
         return GIT_CANNOT_TEST
-    junit_path = getattr(args, "junit", None) or run_dir / "junit.xml"
-    report.write_reports(suites, run_dir, junit_path)
-    print(report.summary(suites))
-    print(f"gupvm: results in {run_dir}, JUnit in {junit_path}")
-    stages = {failure_stage(suite.build, suite.boot) for suite in suites} - {""}
-    if stages:
-        if git_codes:
-            return GIT_ABORT if "infra" in stages else GIT_CANNOT_TEST
-        return EXIT_INFRASTRUCTURE
-    if any(step.status not in ("passed", "skipped") for suite in suites for step in suite.steps):
-        return EXIT_TEST_FAILED
-    return EXIT_PASSED
+    report_failed = False
+    with interrupt.shielded():  # a second signal now must not cost the results
+        try:
+            report.write_reports(suites, run_dir, junit_path)
+        except InfrastructureError as error:
+            print(f"gupvm: error: {error}", file=sys.stderr)
+            report_failed, junit_path = True, run_dir / "junit.xml"
+        print(report.summary(suites))
+        print(f"gupvm: results in {run_dir}, JUnit in {junit_path}", flush=True)
+    code = exit_codes.decide(
+        signum=interrupt.received(),
+        infrastructure_failed=report_failed or any("failed" in (suite.build.status, suite.boot.status)
+                                                   for suite in suites),
+        tests_failed=any(step.status not in ("passed", "skipped") for suite in suites for step in suite.steps),
+    )
+    if git_codes and code not in (exit_codes.PASSED, exit_codes.TEST_FAILED) and not interrupt.received():
+        stages = {failure_stage(suite.build, suite.boot) for suite in suites} - {""}
+        return GIT_CANNOT_TEST if stages and "infra" not in stages and not report_failed else GIT_ABORT
+    return code
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -220,23 +262,25 @@ def _presubmit(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     git_codes = "--git-bisect-codes" in (sys.argv[1:] if argv is None else argv)  # a usage error aborts it too
     try:
-        args = build_parser().parse_args(argv)
-        if args.command == "doctor":
-            return doctor.run(args.cache_dir)
-        if args.command == "cache":
-            if args.older_than < 0:
-                raise UsageError(f"--older-than {args.older_than:g}: give a number of days, 0 or more")
-            return cache.run(args.cache_dir, args.action, args.older_than)
-        if args.command == "bisect":
-            return bisect.run_command(args, _new_run_dir)
-        if args.command == "compare":
-            return _compare(args)
-        if args.command == "presubmit":
-            return _presubmit(args)
-        return _run(args)
+        with interrupt.handling_signals():
+            args = build_parser().parse_args(argv)
+            if args.command == "doctor":
+                preflight.writable_directory("--cache-dir", args.cache_dir)
+                return doctor.run(args.cache_dir)
+            if args.command == "cache":
+                if args.older_than < 0:
+                    raise UsageError(f"--older-than {args.older_than:g}: give a number of days, 0 or more")
+                return cache.run(args.cache_dir, args.action, args.older_than)
+            if args.command == "bisect":
+                return bisect.run_command(args, _new_run_dir)
+            if args.command == "compare":
+                return _compare(args)
+            if args.command == "presubmit":
+                return _presubmit(args)
+            return _run(args)
     except GupvmError as error:
         print(f"gupvm: error: {error}", file=sys.stderr)
         return GIT_ABORT if git_codes else error.exit_code
-    except KeyboardInterrupt:
-        print("gupvm: interrupted", file=sys.stderr)
-        return 130
+    except interrupt.Interrupted as signal:  # before the run directory was made: nothing to report
+        print(f"gupvm: interrupted by {signal.name}", file=sys.stderr)
+        return exit_codes.for_signal(signal.signum)

@@ -5,6 +5,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from orchestrator import interrupt
 from orchestrator.errors import InfrastructureError
 
 CCACHE_WRAPPERS = Path("/usr/lib/ccache")
@@ -55,12 +56,21 @@ def run_logged(argv: list[str], *, what: str, log: Path, cwd: Path | None = None
     with log.open("a") as log_file:
         log_file.write(f"$ {' '.join(argv)}\n")
         log_file.flush()
-        result = subprocess.run(
+        result = interrupt.run(
             argv, cwd=cwd, env=build_env(), stdout=log_file, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
     if result.returncode != 0:
-        errors = first_error_lines(log.read_text(errors="replace")) or ["(no error line found)"]
+        text = log.read_text(errors="replace")
+        errors = first_error_lines(text) or ["(no error line found)"]
         raise InfrastructureError(
-            f"{what} failed (exit {result.returncode}); full log: {log}\n  " + "\n  ".join(errors)
+            f"{what} failed (exit {result.returncode}){disk_full_hint(text)}; full log: {log}\n  "
+            + "\n  ".join(errors)
         )
+
+
+def disk_full_hint(output: str) -> str:
+    """What a tool that ran out of disk should be reported as: not its hundredth 'cannot write'."""
+    if "No space left on device" not in output:
+        return ""
+    return ": the disk is full (No space left on device); free some space or give another --cache-dir"

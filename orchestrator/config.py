@@ -28,7 +28,8 @@ _KCONFIG_SYMBOL = re.compile(r"^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$", re.M)
 
 _SET = re.compile(r"^(CONFIG_[A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# (CONFIG_[A-Za-z0-9_]+) is not set$")
-_ADDITION = re.compile(r'^CONFIG_[A-Za-z0-9_]+=(y|n|m|-?\d+|0x[0-9a-fA-F]+|".*")$')
+OPTION_LINE = re.compile(r'^CONFIG_[A-Za-z0-9_]+=(y|n|m|-?\d+|0x[0-9a-fA-F]+|"(?:[^"\\\x00-\x1f]|\\[^\x00-\x1f])*")$')
+MAX_FRAGMENT_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -106,40 +107,61 @@ def resolve_options(options: dict[str, str], symbols: frozenset[str], version: s
 
 @dataclass(frozen=True)
 class ConfigRequest:
-    """What the final .config must contain: fragments in order, then single options."""
+    """What the final .config must contain: gupvm's fragments, the plan's options, the user's fragments
+    and options, merged in that order."""
 
-    fragments: tuple[Path, ...]
+    own: tuple[Path, ...]  # gupvm's fragments: what every test kernel needs, whatever else is asked
+    user: tuple[Path, ...]
     additions: tuple[str, ...]
     checks: tuple[tuple[str, ...], ...] = ()  # each satisfied by any one of its CONFIG_X=value choices
-    own_count: int = 2  # the first fragments are gupvm's own; the rest, and the additions, the user's
+    plan_options: tuple[str, ...] = ()  # what the plan's steps need, verified like gupvm's own
 
     @classmethod
-    def for_arch(cls, arch: Arch, user_fragments: list[Path], additions: list[str]) -> "ConfigRequest":
+    def for_arch(
+        cls, arch: Arch, user_fragments: list[Path], additions: list[str], plan_options: tuple[str, ...] = ()
+    ) -> "ConfigRequest":
         for fragment in user_fragments:
-            if not fragment.is_file():
-                raise UsageError(f"--kconfig {fragment}: no such file; give a Kconfig fragment of CONFIG_ lines")
+            check_fragment(fragment)
         for addition in additions:
-            if not _ADDITION.match(addition):
+            if not OPTION_LINE.match(addition):
                 raise UsageError(
                     f"--kconfig-add {addition!r}: expected CONFIG_NAME=value with y, n, m, a number or a quoted string"
                 )
-        fragments = (KCONFIGS_DIR / arch.kconfig_fragment, GUP_FRAGMENT, *user_fragments)
-        return cls(fragments=fragments, additions=tuple(additions), checks=arch.config_checks, own_count=2)
+        own = (KCONFIGS_DIR / arch.kconfig_fragment, GUP_FRAGMENT)
+        return cls(own=own, user=tuple(user_fragments), additions=tuple(additions), checks=arch.config_checks,
+                   plan_options=tuple(plan_options))
+
+    @property
+    def fragments(self) -> tuple[Path, ...]:
+        return self.own + self.user
 
     @property
     def has_user_options(self) -> bool:
-        return len(self.fragments) > self.own_count or bool(self.additions)
+        return bool(self.user or self.additions)
 
     def own_only(self) -> "ConfigRequest":
-        return dataclasses.replace(self, fragments=self.fragments[:self.own_count], additions=())
+        """gupvm's fragments and the plan's options, without the user's."""
+        return dataclasses.replace(self, user=(), additions=())
 
     def layers(self) -> list[dict[str, str]]:
-        """The options of each fragment, in merge order, the additions last."""
-        return [parse_config(fragment.read_text()) for fragment in self.fragments] + [
-            parse_config(self.additions_fragment())]
+        """The options of each layer in merge order: gupvm's fragments, the plan's, the user's, the additions."""
+        return ([parse_config(fragment.read_text()) for fragment in self.own] + [parse_config(self.plan_fragment())]
+                + [parse_config(fragment.read_text()) for fragment in self.user]
+                + [parse_config(self.additions_fragment())])
 
     def additions_fragment(self) -> str:
-        return "".join(_fragment_line(*addition.split("=", 1)) + "\n" for addition in self.additions)
+        return _options_fragment(self.additions)
+
+    def plan_fragment(self) -> str:
+        return _options_fragment(self.plan_options)
+
+    def needed(self) -> dict[str, str]:
+        """What gupvm and the plan need: no later request may change it."""
+        wanted: dict[str, str] = {}
+        for fragment in self.own:
+            wanted.update(parse_config(fragment.read_text()))
+        wanted.update(parse_config(self.plan_fragment()))
+        return wanted
 
     def requested(self) -> dict[str, str]:
         """Every option asked for, later requests winning."""
@@ -149,16 +171,39 @@ class ConfigRequest:
         return wanted
 
     def key(self) -> str:
-        digest = hashlib.sha256()
-        for fragment in self.fragments:
-            digest.update(fragment.read_bytes() + b"\0")
-        digest.update("\n".join(self.additions).encode())
-        digest.update(repr(self.checks).encode())
-        return digest.hexdigest()
+        """The same for requests that ask the same of the final .config, however they ask it
+        (a plan's options or --kconfig-add, a fragment or another): they merge to the same config."""
+        wanted = sorted(self.requested().items())
+        return hashlib.sha256(repr((wanted, self.checks)).encode()).hexdigest()
+
+
+def check_fragment(fragment: Path) -> None:
+    """A user's fragment is text of CONFIG_ lines and comments, or it is refused before anything runs."""
+    fix = "give a Kconfig fragment of CONFIG_NAME=value lines and # comments"
+    try:
+        data = fragment.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"--kconfig {fragment}: no such file; {fix}") from None
+    except OSError as error:
+        raise UsageError(f"--kconfig {fragment}: cannot read it ({error.strerror}); {fix}") from None
+    if len(data) > MAX_FRAGMENT_BYTES or b"\0" in data:
+        raise UsageError(f"--kconfig {fragment}: a binary or oversized file, not a Kconfig fragment; {fix}")
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise UsageError(f"--kconfig {fragment}: not UTF-8 text, not a Kconfig fragment; {fix}") from None
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if line and not line.startswith("#") and not OPTION_LINE.match(line):
+            raise UsageError(f"--kconfig {fragment}: line {number} is not a Kconfig line ({line[:40]!r}); {fix}")
 
 
 def _fragment_line(option: str, value: str) -> str:
     return f"# {option} is not set" if value == "n" else f"{option}={value}"
+
+
+def _options_fragment(options: tuple[str, ...]) -> str:
+    return "".join(_fragment_line(*option.split("=", 1)) + "\n" for option in options)
 
 
 def parse_config(text: str) -> dict[str, str]:
@@ -220,12 +265,15 @@ def configure(
         final = FinalConfig(cached.read_text())
     else:
         final = FinalConfig(_merge(source, arch, request, symbols, build_dir, log, jobs))
+    switched_off = verify(resolve_options(request.needed(), symbols, source.version), final.options)
     mismatches = _mismatches(source, request, symbols, final)
-    if mismatches:
-        raise _unmet(source, arch, request, symbols, mismatches, build_dir, log, jobs)
-    if not from_cache:  # only a verified config is cached
+    if switched_off or mismatches:
+        raise _unmet(source, arch, request, symbols, switched_off, mismatches, build_dir, log, jobs)
+    if not from_cache:  # only a verified config is cached, and never half-written
         cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_text(final.text)
+        partial = cached.with_name(cached.name + ".partial")
+        partial.write_text(final.text)
+        partial.rename(cached)
     return final
 
 
@@ -240,8 +288,9 @@ def _mismatches(source: KernelSource, request: ConfigRequest, symbols: frozenset
 
 
 def _unmet(source: KernelSource, arch: Arch, request: ConfigRequest, symbols: frozenset[str],
-           mismatches: list[Mismatch], build_dir: Path, log: Path, jobs: int) -> UsageError:
-    """Whose options cannot be met: the user's, or (merged without them) gupvm's own."""
+           switched_off: list[Mismatch], mismatches: list[Mismatch], build_dir: Path, log: Path,
+           jobs: int) -> UsageError:
+    """Whose options cannot be met: the user's, or (merged without them) gupvm's own and the plan's."""
     if request.has_user_options:
         scratch = build_dir.with_name(build_dir.name + ".own-config")
         try:
@@ -249,13 +298,19 @@ def _unmet(source: KernelSource, arch: Arch, request: ConfigRequest, symbols: fr
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         if not _mismatches(source, request.own_only(), symbols, own):
+            if switched_off:
+                return UsageError(
+                    f"the {arch.name} config switches off what gupvm or the plan needs: "
+                    + "; ".join(map(str, switched_off))
+                    + " (remove the --kconfig/--kconfig-add that turns it off, or that switches off what it depends on)"
+                )
             return UsageError(
                 f"the {arch.name} config cannot be satisfied: " + "; ".join(map(str, mismatches))
                 + " (an option whose dependencies are off is dropped: change the --kconfig/--kconfig-add that conflict)"
             )
     return UsageError(
         f"gupvm's own {arch.name} config cannot be met on Linux {source.version} ({source.identity}): "
-        + "; ".join(map(str, mismatches))
+        + "; ".join(map(str, mismatches or switched_off))
         + " (not your options: gupvm's fragments in kconfigs/ need a change for this kernel; please report it)"
     )
 

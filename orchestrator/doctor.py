@@ -14,6 +14,11 @@ DEFAULT_SERIES = DEFAULT_SOURCE.removeprefix("debian:")
 
 MIN_FREE_GIB = 5
 SETUP_HINT = "run ci/setup-debian.sh"
+QEMU_PACKAGE = "qemu-system-x86"
+# What building a kernel and the guest's programs runs, and the Debian package of each.
+BUILD_TOOLS = (("gcc", "gcc"), ("make", "make"), ("flex", "flex"), ("bison", "bison"), ("bc", "bc"),
+               ("rsync", "rsync"), ("cpio", "cpio"), ("apt-get", "apt"),
+               ("apt-cache", "apt"), ("dpkg-deb", "dpkg"))
 
 
 @dataclass(frozen=True)
@@ -40,13 +45,8 @@ def _compiles(flags: list[str], label: str) -> Finding:
 
 
 def findings(cache_dir: Path) -> list[Finding]:
-    checks = [
-        _tool(name, package)
-        for name, package in [("gcc", "gcc"), ("make", "make"), ("flex", "flex"), ("bison", "bison"),
-                              ("bc", "bc"), ("rsync", "rsync"), ("cpio", "cpio"), ("apt-get", "apt"),
-                              ("apt-cache", "apt"), ("dpkg-deb", "dpkg")]
-    ]
-    checks += [_tool(binary, "qemu-system-x86") for binary in sorted({a.qemu_binary for a in all_arches().values()})]
+    checks = [_tool(name, package) for name, package in BUILD_TOOLS]
+    checks += [_tool(binary, QEMU_PACKAGE) for binary in sorted({a.qemu_binary for a in all_arches().values()})]
     if shutil.which("gcc"):
         checks += [_compiles([], "64-bit"), _compiles(["-m32"], "32-bit")]
     for header, package in [("libelf.h", "libelf-dev"), ("openssl/ssl.h", "libssl-dev")]:

@@ -17,3 +17,9 @@ class InfrastructureError(GupvmError):
     """The build or boot machinery failed, not the kernel under test."""
 
     exit_code = 3
+
+
+def shown(value: object) -> str:
+    """A user's value in a one-line message: as given, or quoted when it holds control characters."""
+    text = str(value)
+    return text if text.isprintable() else repr(text)

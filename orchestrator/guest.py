@@ -22,6 +22,9 @@ from orchestrator.gup_programs import program_kinds
 from orchestrator.paths import exclusive, mark_used
 from orchestrator.source import KernelSource
 
+# Written last: an interrupted build leaves files that look whole and are not.
+COMPLETE = "gupvm-complete"
+
 
 @dataclass(frozen=True)
 class GuestTools:
@@ -42,7 +45,7 @@ def _build_programs(source: KernelSource, arch: Arch, cache_dir: Path, log: Path
     # Whichever the tree has: gup_benchmark (5.10) or gup_test, and gup_longterm from 6.5.
     wanted = [kind.name for kind in program_kinds().values() if (source.selftests_dir / kind.source).is_file()]
     built = {name: output / name for name in wanted}
-    if all(path.is_file() for path in built.values()):
+    if (root / COMPLETE).is_file() and all(path.is_file() for path in built.values()):
         mark_used(root)
         return built
     shutil.rmtree(root, ignore_errors=True)
@@ -69,6 +72,7 @@ def _build_programs(source: KernelSource, arch: Arch, cache_dir: Path, log: Path
         log=log,
         background=True,
     )
+    (root / COMPLETE).touch()
     return built
 
 
@@ -110,7 +114,7 @@ def _busybox(arch: Arch, cache_dir: Path, log: Path) -> Path:
     since the package cannot be installed for two arches at once)."""
     root = cache_dir / "busybox" / arch.busybox_deb_arch
     binary = root / "bin/busybox"
-    if binary.is_file():
+    if (root / COMPLETE).is_file():
         mark_used(root)
         return binary
     package = f"busybox-static:{arch.busybox_deb_arch}"
@@ -124,6 +128,7 @@ def _busybox(arch: Arch, cache_dir: Path, log: Path) -> Path:
     subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
     with log.open("a") as log_file:
         log_file.write(f"# {package} {versions[0]} unpacked into {root}\n")
+    (root / COMPLETE).touch()
     return binary
 
 

@@ -13,9 +13,11 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from orchestrator.arches import Arch
-from orchestrator.plan import Plan
+if TYPE_CHECKING:  # plan.py reaches this module through config and source
+    from orchestrator.arches import Arch
+    from orchestrator.plan import Plan
 
 PROGRAMS_FILE = Path(__file__).resolve().parent / "gup_programs.toml"
 
@@ -127,7 +129,7 @@ def as_planned(program: str, args: tuple[str, ...]) -> StepCommand:
     return StepCommand(program, args, program_kinds().get(program))
 
 
-def plan_commands(plan: Plan, arch: Arch, kernel_version: str,
+def plan_commands(plan: "Plan", arch: "Arch", kernel_version: str,
                   available: dict[str, TreeProgram]) -> tuple[StepCommand, ...]:
     """For each step of the plan, what runs on this tree and arch, or why the step is skipped."""
     commands = []

@@ -2,15 +2,20 @@
 
 import dataclasses
 import itertools
+import math
+import re
+import string
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.arches import Arch
-from orchestrator.errors import UsageError
+from orchestrator.config import OPTION_LINE
+from orchestrator.errors import UsageError, shown
 from orchestrator.paths import PLANS_DIR
 
 EXPECTATIONS = ("pin", "get", "any")
+PLACEHOLDERS = ("huge", "huge_last")
 REQUIREMENTS = ("hugetlb", "thp")
 
 
@@ -30,7 +35,6 @@ class Step:
         if self.before_kernel and version_tuple(kernel_version) >= version_tuple(self.before_kernel):
             return f"needs a kernel before {self.before_kernel} ({self.before_kernel_reason})"
         return ""
-
 
     def args_for(self, arch: Arch) -> tuple[str, ...]:
         """The arguments with the arch's huge page geometry filled in ({huge}, {huge_last})."""
@@ -59,6 +63,7 @@ class Plan:
     description: str
     steps: tuple[Step, ...]
     setup: Setup = Setup()
+    kconfig: tuple[str, ...] = ()  # CONFIG_X=value the steps need, merged after gupvm's own fragments
 
 
 def available_plans() -> list[str]:
@@ -71,54 +76,172 @@ def load_plan(name_or_path: str) -> Plan:
         path = PLANS_DIR / f"{name_or_path}.toml"
     if not path.is_file():
         raise UsageError(
-            f"--plan {name_or_path}: no such plan; choose from {', '.join(available_plans())} or give a .toml file"
+            f"--plan {shown(name_or_path)}: no such plan; choose from {', '.join(available_plans())} "
+            "or give a .toml file"
         )
     try:
-        data = tomllib.loads(path.read_text())
+        if path.stat().st_size > MAX_PLAN_BYTES:
+            raise ValueError(f"larger than {MAX_PLAN_BYTES} bytes")
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
         return _plan_from_data(path.stem, data)
-    except (tomllib.TOMLDecodeError, KeyError, IndexError, TypeError, ValueError) as error:
-        raise UsageError(f"--plan {path}: invalid plan ({error}); see selftests/smoke.toml for the format") from None
+    except OSError as error:
+        raise UsageError(
+            f"--plan {shown(path)}: cannot read it ({error.strerror}); give a readable .toml file"
+        ) from None
+    except (tomllib.TOMLDecodeError, ValueError) as error:
+        raise UsageError(
+            f"--plan {shown(path)}: invalid plan ({error}); see selftests/smoke.toml for the format"
+        ) from None
+
+
+MAX_PLAN_BYTES = 1 << 20
+MAX_STEPS = 10000
+MAX_TIMEOUT = 7 * 24 * 3600.0
+THP_MODES = ("", "always", "madvise", "never")
+_STEP_NAME = re.compile(r"[A-Za-z0-9_-]{1,200}")
+_PROGRAM = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
+_VERSION = re.compile(r"\d+\.\d+(\.\d+)?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_TOP_KEYS = ("description", "timeout", "kconfig", "setup", "step", "matrix")
+_STEP_KEYS = ("name", "args", "expect", "timeout", "program", "requires", "ktap_cases", "before_kernel",
+              "before_kernel_reason")
+_SETUP_KEYS = ("hugetlb_mb", "thp")
+_MATRIX_KEYS = ("axes", "timeout", "program")
+_CHOICE_KEYS = ("name", "args", "requires", "expect")
+
+
+def _known_keys(table: dict, known: tuple[str, ...], where: str) -> None:
+    for key in table:
+        if key not in known:
+            raise ValueError(f"{where}: unknown key {key!r} (known: {', '.join(known)})")
+
+
+def _typed(table: dict, key: str, kind: type | tuple[type, ...], where: str, default=None):
+    value = table.get(key, default)
+    wrong = isinstance(value, bool) and kind is not bool  # TOML true is no number
+    if value is None or wrong or not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ValueError(f"{where}: {key} must be a {names}" + ("" if key in table else " (it is missing)"))
+    return value
+
+
+def _text(table: dict, key: str, where: str, default: str | None = None, limit: int = 4096) -> str:
+    value = _typed(table, key, str, where, default)
+    if len(value) > limit:
+        raise ValueError(f"{where}: {key} is longer than {limit} characters")
+    return value
+
+
+def _strings(table: dict, key: str, where: str) -> list[str]:
+    values = _typed(table, key, list, where, [])
+    if not all(isinstance(value, str) for value in values):
+        raise ValueError(f"{where}: {key} must be a list of strings (quote numbers: [\"-n\", \"512\"])")
+    return values
+
+
+def _timeout(table: dict, where: str, default: float) -> float:
+    value = float(_typed(table, "timeout", (int, float), where, default))
+    if not 0 < value <= MAX_TIMEOUT:  # also false for NaN
+        raise ValueError(f"{where}: timeout must be more than 0 and at most {MAX_TIMEOUT:.0f} seconds")
+    return value
+
+
+def _check_arg(arg: str, where: str) -> None:
+    if _CONTROL.search(arg) or len(arg) > 4096:
+        raise ValueError(f"{where}: argument {arg[:40]!r} has control characters or is too long")
+    for _, field, spec, conversion in string.Formatter().parse(arg):
+        if field is not None and (field not in PLACEHOLDERS or spec or conversion):
+            raise ValueError(f"{where}: unknown placeholder {{{field}}} in {arg!r}; known: "
+                             + ", ".join(f"{{{name}}}" for name in PLACEHOLDERS))
 
 
 def _plan_from_data(name: str, data: dict) -> Plan:
-    default_timeout = float(data.get("timeout", 120))
-    steps = []
-    for entry in data.get("step", []) + _expand_matrix(data.get("matrix")):
-        step = Step(
-            name=entry["name"],
-            args=tuple(str(arg) for arg in entry["args"]),
-            expect=entry["expect"],
-            timeout=float(entry.get("timeout", default_timeout)),
-            program=entry.get("program", "gup_test"),
-            requires=tuple(entry.get("requires", ())),
-            ktap_cases=bool(entry.get("ktap_cases", False)),
-            before_kernel=entry.get("before_kernel", ""),
-            before_kernel_reason=entry.get("before_kernel_reason", ""),
-        )
-        for arg in step.args:
-            arg.format(**_geometry(512))  # an unknown {placeholder} fails here, not in the guest
-        if step.expect not in EXPECTATIONS:
-            raise ValueError(f"step {step.name}: expect must be one of {EXPECTATIONS}")
-        if unknown := set(step.requires) - set(REQUIREMENTS):
-            raise ValueError(f"step {step.name}: unknown requirement {sorted(unknown)}; known: {REQUIREMENTS}")
-        if not step.name.replace("_", "").replace("-", "").isalnum():
-            raise ValueError(f"step name {step.name!r}: letters, digits, - and _ only")
-        steps.append(step)
-    names = [step.name for step in steps]
-    if len(set(names)) != len(names):
-        raise ValueError("step names must be unique")
+    _known_keys(data, _TOP_KEYS, "plan")
+    default_timeout = _timeout(data, "plan", 120.0)
+    kconfig = _strings(data, "kconfig", "plan")
+    for option in kconfig:
+        if not OPTION_LINE.match(option):
+            raise ValueError(f"plan: kconfig entry {option[:60]!r} is not CONFIG_NAME=value")
+    entries = _typed(data, "step", list, "plan", [])
+    if not all(isinstance(entry, dict) for entry in entries):
+        raise ValueError("plan: step must be [[step]] tables")
+    steps = [_step(entry, f"step {number}", default_timeout) for number, entry in enumerate(entries, start=1)]
+    if "matrix" in data:
+        matrix = _typed(data, "matrix", dict, "plan")
+        steps += [_step(entry, f"matrix step {entry['name']!r}", default_timeout) for entry in _expand_matrix(matrix)]
     if not steps:
         raise ValueError("a plan needs at least one [[step]] or a [matrix]")
-    setup = Setup(**data.get("setup", {}))
-    return Plan(name=name, description=data.get("description", ""), steps=tuple(steps), setup=setup)
+    if len(steps) > MAX_STEPS:
+        raise ValueError(f"{len(steps)} steps, more than {MAX_STEPS}")
+    names = [step.name for step in steps]
+    if duplicates := sorted({name for name in names if names.count(name) > 1}):
+        raise ValueError(f"step names must be unique; {duplicates[0]!r} is used more than once")
+    setup_table = _typed(data, "setup", dict, "plan", {})
+    _known_keys(setup_table, _SETUP_KEYS, "setup")
+    hugetlb_mb = _typed(setup_table, "hugetlb_mb", int, "setup", 0)
+    if not 0 <= hugetlb_mb <= 65536:
+        raise ValueError("setup: hugetlb_mb must be between 0 and 65536")
+    thp = _text(setup_table, "thp", "setup", "")
+    if thp not in THP_MODES:
+        raise ValueError(f"setup: thp must be one of {', '.join(repr(mode) for mode in THP_MODES)}")
+    return Plan(name=name, description=_text(data, "description", "plan", "", limit=65536), steps=tuple(steps),
+                setup=Setup(hugetlb_mb, thp), kconfig=tuple(kconfig))
 
 
-def _expand_matrix(matrix: dict | None) -> list[dict]:
+def _step(entry: dict, where: str, default_timeout: float) -> Step:
+    name = _text(entry, "name", where)
+    if not _STEP_NAME.fullmatch(name):
+        raise ValueError(f"{where}: name {name[:60]!r} must be 1 to 200 letters, digits, - and _")
+    where = f"step {name}"
+    _known_keys(entry, _STEP_KEYS, where)
+    args = _strings(entry, "args", where)
+    if "args" not in entry:
+        raise ValueError(f"{where}: args is missing (give [] for none)")
+    for arg in args:
+        _check_arg(arg, where)
+    expect = _text(entry, "expect", where)
+    if expect not in EXPECTATIONS:
+        raise ValueError(f"{where}: expect must be one of {', '.join(EXPECTATIONS)}")
+    program = _text(entry, "program", where, "gup_test")
+    if not _PROGRAM.fullmatch(program):
+        raise ValueError(f"{where}: program {program[:60]!r} must be a program's name, not a path or command line")
+    requires = _strings(entry, "requires", where)
+    if unknown := sorted(set(requires) - set(REQUIREMENTS)):
+        raise ValueError(f"{where}: unknown requirement {unknown[0]!r}; known: {', '.join(REQUIREMENTS)}")
+    before_kernel = _text(entry, "before_kernel", where, "")
+    if before_kernel and not _VERSION.fullmatch(before_kernel):
+        raise ValueError(f"{where}: before_kernel must be a version like \"6.5\"")
+    return Step(
+        name=name,
+        args=tuple(args),
+        expect=expect,
+        timeout=_timeout(entry, where, default_timeout),
+        program=program,
+        requires=tuple(requires),
+        ktap_cases=_typed(entry, "ktap_cases", bool, where, False),
+        before_kernel=before_kernel,
+        before_kernel_reason=_text(entry, "before_kernel_reason", where, ""),
+    )
+
+
+def _expand_matrix(matrix: dict) -> list[dict]:
     """One step per combination of one choice from each axis, first axis slowest."""
-    if not matrix:
-        return []
+    _known_keys(matrix, _MATRIX_KEYS, "matrix")
+    axes = _typed(matrix, "axes", list, "matrix")
+    if not axes or not all(isinstance(axis, list) and axis for axis in axes):
+        raise ValueError("matrix: axes must be a list of non-empty lists of choices")
+    for axis in axes:
+        for choice in axis:
+            if not isinstance(choice, dict):
+                raise ValueError("matrix: each choice must be a table like { name = \"thp\", args = [\"-t\"] }")
+            _known_keys(choice, _CHOICE_KEYS, f"matrix choice {choice.get('name')!r}")
+            _text(choice, "name", "matrix choice")
+            _strings(choice, "args", f"matrix choice {choice['name']!r}")
+            _strings(choice, "requires", f"matrix choice {choice['name']!r}")
+    if math.prod(len(axis) for axis in axes) > MAX_STEPS:
+        raise ValueError(f"matrix: more than {MAX_STEPS} combinations")
     steps = []
-    for choices in itertools.product(*matrix["axes"]):
+    for choices in itertools.product(*axes):
         expects = {choice["expect"] for choice in choices if "expect" in choice}
         if len(expects) != 1:
             raise ValueError("matrix: exactly one choice of each combination must say what to expect")

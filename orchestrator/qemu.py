@@ -9,13 +9,16 @@ import ctypes
 import json
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pexpect
 
+from orchestrator import interrupt
 from orchestrator.arches import Arch
-from orchestrator.errors import UsageError
+from orchestrator.errors import InfrastructureError, UsageError
 
 GUEST_CPUS = 2
 ACCELS = ("auto", "kvm", "tcg")
@@ -75,13 +78,23 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def spawn(command: list[str], logfile=None) -> pexpect.spawn:
-    child = pexpect.spawn(
-        command[0], command[1:], encoding="utf-8", codec_errors="replace",
-        maxread=65536, preexec_fn=_die_with_parent, timeout=None,
-    )
+@contextmanager
+def running(command: list[str], logfile=None) -> Iterator[pexpect.spawn]:
+    """QEMU on a pty, in a session (so a process group) of its own; gone when this ends, however it ends."""
+    try:
+        child = pexpect.spawn(
+            command[0], command[1:], encoding="utf-8", codec_errors="replace",
+            maxread=65536, preexec_fn=_die_with_parent, timeout=None,
+        )
+    except pexpect.ExceptionPexpect as error:
+        raise InfrastructureError(f"cannot start {command[0]} ({error}): is QEMU installed? "
+                                  "apt-get install qemu-system-x86") from None
     child.logfile_read = logfile
-    return child
+    with interrupt.process_group(child.pid):
+        try:
+            yield child
+        finally:
+            child.close(force=True)
 
 
 def kvm_usable() -> bool:
@@ -128,11 +141,8 @@ def choose_clock_and_accel(
 def probe_kvm(arch: Arch, kernel: Path) -> bool:
     """Does a KVM guest get as far as printing the kernel banner?"""
     command = qemu_command(arch, "kvm", kernel, None, kernel_command_line(arch))
-    child = spawn(command)
-    try:
+    with running(command) as child:
         return child.expect([KERNEL_BANNER, pexpect.EOF, pexpect.TIMEOUT], timeout=PROBE_SECONDS) == 0
-    finally:
-        child.close(force=True)
 
 
 def _host_boot_id() -> str:

@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import os
+import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,9 +11,16 @@ from pathlib import Path
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from orchestrator.check import StepResult
+from orchestrator.errors import InfrastructureError
 from orchestrator.samples import timing_samples
 
 CONSOLE_EXCERPT_LINES = 400
+CONSOLE_EXCERPT_CHARS = 64 * 1024
+# What the strict JUnit schema (junit-10.xsd, which the Jenkins xUnit plugin
+# checks reports with) does not allow and junit-xml writes.
+_NOT_IN_SCHEMA = {"testsuites": ("disabled",), "testsuite": ("disabled",)}
+_ANSI_ESCAPE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 @dataclass(frozen=True)
@@ -39,31 +48,58 @@ class SuiteResult:
         return [status if status in ("passed", "skipped") else "failed" for status in everything]
 
 
+def clean(text: str) -> str:
+    """Text every XML and JSON consumer takes: ANSI escapes dropped, other control characters as ^X.
+
+    A crashing kernel prints anything; one stray byte would make the whole report unreadable.
+    """
+    text = _ANSI_ESCAPE.sub("", text)
+    return _NOT_XML_CHAR.sub(lambda match: _caret(match.group()), text)
+
+
+def _caret(char: str) -> str:
+    return f"^{chr(ord(char) + 64)}" if ord(char) < 0x20 else "\ufffd"
+
+
+def _cleaned(value):
+    if isinstance(value, str):
+        return clean(value)
+    if isinstance(value, dict):
+        return {clean(str(key)): _cleaned(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_cleaned(item) for item in (sorted(value) if isinstance(value, set | frozenset) else value)]
+    return value
+
+
 def _excerpt(text: str) -> str:
-    lines = text.replace("\r", "").splitlines()
+    lines = clean(text.replace("\r", "")).split("\n")  # cleaned first: splitlines() also splits at \f
     if len(lines) > CONSOLE_EXCERPT_LINES:
         lines = [f"[... {len(lines) - CONSOLE_EXCERPT_LINES} earlier lines in the console log]"] + lines[
             -CONSOLE_EXCERPT_LINES:
         ]
-    return "\n".join(lines)
+    excerpt = "\n".join(lines)
+    if len(excerpt) > CONSOLE_EXCERPT_CHARS:
+        excerpt = "[... earlier output in the console log]\n" + excerpt[-CONSOLE_EXCERPT_CHARS:]
+    return clean(excerpt)
 
 
 def _stage_case(suite: SuiteResult, name: str, stage: StageResult) -> TestCase:
-    case = TestCase(name, classname=suite.name, elapsed_sec=stage.seconds, stdout=stage.detail or None)
-    if stage.status == "failed":
-        case.add_failure_info(message=stage.message, failure_type=name)
+    case = TestCase(name, classname=clean(suite.name), elapsed_sec=stage.seconds,
+                    stdout=_excerpt(stage.detail) if stage.detail else None)
+    if stage.status in ("failed", "interrupted"):
+        case.add_failure_info(message=clean(stage.message), failure_type=f"{name}-{stage.status}")
     elif stage.status == "skipped":
-        case.add_skipped_info(message=stage.message)
+        case.add_skipped_info(message=clean(stage.message))
     return case
 
 
 def _step_case(suite: SuiteResult, result: StepResult) -> TestCase:
-    case = TestCase(result.step.name, classname=suite.name, elapsed_sec=result.seconds,
+    case = TestCase(result.step.name, classname=clean(suite.name), elapsed_sec=result.seconds,
                     stdout=_excerpt(result.console))
     if result.status == "skipped":
-        case.add_skipped_info(message=result.message)
+        case.add_skipped_info(message=clean(result.message))
     elif result.status != "passed":
-        case.add_failure_info(message=result.message, failure_type=result.status)
+        case.add_failure_info(message=clean(result.message), failure_type=result.status)
     return case
 
 
@@ -74,11 +110,11 @@ def _ktap_cases(suite: SuiteResult, result: StepResult) -> list[TestCase]:
     cases = []
     for ktap in result.output.ktap:
         label = f"{ktap.title} ({ktap.description})" if ktap.title else ktap.description
-        case = TestCase(f"{result.step.name}: {ktap.number} {label}", classname=suite.name)
+        case = TestCase(clean(f"{result.step.name}: {ktap.number} {label}"), classname=clean(suite.name))
         if ktap.directive == "SKIP":
-            case.add_skipped_info(message=ktap.reason or "skipped")
+            case.add_skipped_info(message=clean(ktap.reason or "skipped"))
         elif not ktap.ok:
-            case.add_failure_info(message=f"not ok {ktap.number} {ktap.description}", failure_type="ktap")
+            case.add_failure_info(message=clean(f"not ok {ktap.number} {ktap.description}"), failure_type="ktap")
         cases.append(case)
     return cases
 
@@ -86,51 +122,70 @@ def _ktap_cases(suite: SuiteResult, result: StepResult) -> list[TestCase]:
 def junit_xml(suites: list[SuiteResult]) -> str:
     junit_suites = [
         TestSuite(
-            suite.name,
+            clean(suite.name),
             [_stage_case(suite, "build", suite.build), _stage_case(suite, "boot", suite.boot)]
             + [case for step in suite.steps for case in [_step_case(suite, step), *_ktap_cases(suite, step)]],
-            properties=suite.properties,
+            properties=_cleaned(suite.properties),
         )
         for suite in suites
     ]
-    return _add_case_properties(to_xml_report_string(junit_suites, encoding="utf-8"), suites)
+    return _to_schema(to_xml_report_string(junit_suites, encoding="utf-8"), suites)
 
 
-def _add_case_properties(xml_text: str, suites: list[SuiteResult]) -> str:
-    """Each step's figures as <properties> of its testcase, as pytest's record_property writes them."""
-    root = ElementTree.fromstring(xml_text)
+def _to_schema(xml_text: str, suites: list[SuiteResult]) -> str:
+    """junit-xml's output, kept to junit-10.xsd, plus each step's figures as <properties> of its testcase
+    (as pytest's record_property writes them: the one place gupvm's JUnit goes beyond that schema)."""
+    root = _schema_only(ElementTree.fromstring(xml_text))
     for suite_element, suite in zip(root.iter("testsuite"), suites, strict=True):
-        figures = {step.step.name: step.figures for step in suite.steps}
+        figures = {clean(step.step.name): step.figures for step in suite.steps}
         for case in suite_element.iter("testcase"):
             if figures.get(case.get("name")):
                 properties = ElementTree.Element("properties")
                 for key, value in figures[case.get("name")].items():
-                    ElementTree.SubElement(properties, "property", name=key, value=value)
+                    ElementTree.SubElement(properties, "property", name=clean(key), value=clean(value))
                 case.insert(0, properties)
     return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
 
 
+def _schema_only(root: ElementTree.Element) -> ElementTree.Element:
+    """junit-xml's output kept to junit-10.xsd: no attribute the schema lacks, no exponent in a time."""
+    for element in root.iter():
+        for attribute in _NOT_IN_SCHEMA.get(element.tag, ()):
+            element.attrib.pop(attribute, None)
+        if element.tag in ("testsuites", "testsuite") and "time" in element.attrib:
+            element.set("time", f"{float(element.get('time')):.3f}")  # the schema has no 1e-06
+    return root
+
+
 @dataclass(frozen=True)
 class Verdict:
-    """A testcase of a command that judges runs rather than making one (compare, presubmit)."""
+    """A testcase of a command that judges runs rather than making one (compare, presubmit, bisect)."""
 
     name: str
     classname: str
     failure: str = ""  # set: the case failed, with this message
     skipped: str = ""
     detail: str = ""
+    error: str = ""  # set: the case could not be judged (infrastructure), with this message
+    seconds: float = 0.0
+    failure_type: str = "regression"
 
 
 def verdicts_junit_xml(name: str, properties: dict[str, str], verdicts: list[Verdict]) -> str:
     cases = []
     for verdict in verdicts:
-        case = TestCase(verdict.name, classname=f"{name}.{verdict.classname}", stdout=verdict.detail or None)
+        case = TestCase(clean(verdict.name), classname=clean(f"{name}.{verdict.classname}"),
+                        elapsed_sec=verdict.seconds, stdout=clean(verdict.detail) or None)
         if verdict.failure:
-            case.add_failure_info(message=verdict.failure, failure_type="regression")
+            case.add_failure_info(message=clean(verdict.failure), failure_type=verdict.failure_type)
+        elif verdict.error:
+            case.add_error_info(message=clean(verdict.error))
         elif verdict.skipped:
-            case.add_skipped_info(message=verdict.skipped)
+            case.add_skipped_info(message=clean(verdict.skipped))
         cases.append(case)
-    return to_xml_report_string([TestSuite(name, cases, properties=properties)], encoding="utf-8")
+    xml_text = to_xml_report_string([TestSuite(name, cases, properties=_cleaned(properties))], encoding="utf-8")
+    return ElementTree.tostring(_schema_only(ElementTree.fromstring(xml_text)), encoding="unicode",
+                                xml_declaration=True)
 
 
 def results_json(suites: list[SuiteResult]) -> str:
@@ -150,7 +205,7 @@ def results_json(suites: list[SuiteResult]) -> str:
         }
 
     return json.dumps(
-        [
+        _cleaned([
             {
                 "name": suite.name,
                 "properties": suite.properties,
@@ -159,9 +214,9 @@ def results_json(suites: list[SuiteResult]) -> str:
                 "steps": [step_record(step) for step in suite.steps],
             }
             for suite in suites
-        ],
+        ]),
         indent=2,
-        default=sorted,  # frozensets
+        allow_nan=False,
     )
 
 
@@ -197,34 +252,28 @@ def summary(suites: list[SuiteResult]) -> str:
     return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class CaseOutcome:
-    """A testcase that is not a plan step: a commit a bisection tested, say."""
-
-    name: str
-    status: str  # "passed", "failed", "skipped" or "error"
-    message: str = ""
-    seconds: float = 0.0
-    output: str = ""
-
-
-def write_cases_junit(path: Path, suite_name: str, properties: dict[str, str], cases: list[CaseOutcome]) -> None:
-    junit_cases = []
-    for outcome in cases:
-        case = TestCase(outcome.name, classname=suite_name, elapsed_sec=outcome.seconds, stdout=outcome.output or None)
-        if outcome.status == "failed":
-            case.add_failure_info(message=outcome.message, failure_type="failed")
-        elif outcome.status == "skipped":
-            case.add_skipped_info(message=outcome.message)
-        elif outcome.status == "error":
-            case.add_error_info(message=outcome.message)
-        junit_cases.append(case)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(to_xml_report_string([TestSuite(suite_name, junit_cases, properties=properties)],
-                                         encoding="utf-8"))
+def _write(path: Path, text: str) -> None:
+    """Whole or not at all: a consumer never reads half a report."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
 
 
 def write_reports(suites: list[SuiteResult], run_dir: Path, junit_path: Path) -> None:
-    junit_path.parent.mkdir(parents=True, exist_ok=True)
-    junit_path.write_text(junit_xml(suites))
-    (run_dir / "results.json").write_text(results_json(suites))
+    """results.json and junit.xml in the run directory, then the JUnit where --junit asked.
+
+    The run directory was proven writable before the run; --junit's folder
+    may still fail now (a full disk), and then the run directory's copy is
+    what is left.
+    """
+    junit_text = junit_xml(suites)
+    _write(run_dir / "results.json", results_json(suites))
+    _write(run_dir / "junit.xml", junit_text)
+    if junit_path != run_dir / "junit.xml":
+        try:
+            junit_path.parent.mkdir(parents=True, exist_ok=True)
+            _write(junit_path, junit_text)
+        except OSError as error:
+            raise InfrastructureError(
+                f"--junit {junit_path}: writing failed ({error.strerror}); the same JUnit is in {run_dir}/junit.xml"
+            ) from None

@@ -12,6 +12,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator import interrupt
+from orchestrator.commands import disk_full_hint
 from orchestrator.debian_archive import PrivateApt
 from orchestrator.errors import InfrastructureError, UsageError
 from orchestrator.gup_programs import program_kinds
@@ -139,9 +141,12 @@ def _unpack(tarball: Path, destination: Path) -> None:
     scratch = destination.with_name(destination.name + ".partial")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    result = subprocess.run(["tar", "-xf", str(tarball), "-C", str(scratch)], capture_output=True, text=True)
+    result = interrupt.run(["tar", "-xf", str(tarball), "-C", str(scratch)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:
-        raise InfrastructureError(f"unpacking {tarball} failed: {result.stderr.strip()}")
+        shutil.rmtree(scratch, ignore_errors=True)  # nothing half-unpacked left to fill the disk
+        said = disk_full_hint(result.stderr) or ": " + " | ".join(result.stderr.strip().splitlines()[-2:])
+        raise InfrastructureError(f"unpacking {tarball} into {destination} failed{said}")
     shutil.rmtree(destination, ignore_errors=True)
     scratch.rename(destination)
 

@@ -1,3 +1,5 @@
+import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -30,3 +32,30 @@ def smoke_61(tmp_path_factory) -> dict[str, tuple]:
 def recovery_61(tmp_path_factory) -> dict[str, tuple]:
     """A panic, a hang and a WARNING, over three boots."""
     return replayed("6.1-x86_64-recovery.console.log", "recovery.plan.toml", tmp_path_factory)
+
+
+# Every process the suite starts (gupvm, make, QEMU) inherits this mark, so
+# what is still running at the end can be found, whatever its process group.
+SESSION_MARK = f"GUPVM_TEST_SESSION={uuid.uuid4().hex}"
+os.environ["GUPVM_TEST_SESSION"] = SESSION_MARK.split("=")[1]
+
+
+def _left_running() -> list[str]:
+    left = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if SESSION_MARK.encode() in (entry / "environ").read_bytes() and \
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                left.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:200])
+        except OSError:
+            continue
+    return left
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No make, QEMU or gupvm the suite started may outlive it."""
+    if left := _left_running():
+        print("\nprocesses the tests started are still running:\n  " + "\n  ".join(left))
+        session.exitstatus = 1

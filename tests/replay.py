@@ -29,7 +29,7 @@ def replay(console_log: Path, plan: Plan, tmp_path: Path) -> list[StepCapture]:
         child = pexpect.spawn("sh", ["-c", f"cat '{boot_file}'; sleep 60"], encoding="utf-8", timeout=10)
         try:
             wait_ready(child, 10, boot_file)
-            captures += follow_steps(child, plan, len(captures) + 1, time.monotonic() + 60)
+            follow_steps(child, plan, captures, time.monotonic() + 60)
         finally:
             child.close(force=True)
     return captures

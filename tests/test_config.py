@@ -171,5 +171,32 @@ def test_an_unmet_config_blames_whoever_caused_it(tmp_path: Path, monkeypatch):
                        if not (request.additions and option == "CONFIG_GUP_TEST"))
 
     monkeypatch.setattr(config, "_merge", merge_honouring_the_user)
-    with pytest.raises(UsageError, match=r"^the x86_64 config cannot be satisfied: CONFIG_GUP_TEST: asked y, got n"):
+    with pytest.raises(UsageError, match=r"^the x86_64 config switches off what gupvm .*CONFIG_GUP_TEST: asked y"):
         configure(source, X86_64, with_user, tmp_path / "b", tmp_path / "c", tmp_path / "log", 1)
+
+
+def test_what_gupvm_and_the_plan_need_is_not_what_the_user_may_switch_off():
+    request = ConfigRequest.for_arch(X86_64, [], ["CONFIG_GUP_TEST=n"], plan_options=("CONFIG_LKDTM=y",))
+    assert request.requested()["CONFIG_GUP_TEST"] == "n"  # the user's request wins the merge ...
+    final = {**request.requested(), "CONFIG_LKDTM": "n"}
+    # ... and is then refused: gupvm's own fragment and the plan's options must hold in the final .config
+    assert verify(request.needed(), final) == [
+        Mismatch("CONFIG_GUP_TEST", "y", "n"), Mismatch("CONFIG_LKDTM", "y", "n")]
+
+
+def test_plan_options_are_merged_after_gupvms_fragments_and_before_the_users(tmp_path: Path):
+    user = tmp_path / "user.config"
+    user.write_text("CONFIG_LKDTM=n\n")
+    request = ConfigRequest.for_arch(X86_64, [user], [], plan_options=("CONFIG_LKDTM=y",))
+    assert request.plan_fragment() == "CONFIG_LKDTM=y\n"
+    assert request.requested()["CONFIG_LKDTM"] == "n"
+    assert request.key() == ConfigRequest.for_arch(X86_64, [user], []).key()  # the same asked: one build
+
+
+def test_requests_asking_the_same_share_a_key_and_so_a_build_directory(tmp_path: Path):
+    by_plan = ConfigRequest.for_arch(X86_64, [], [], plan_options=("CONFIG_LKDTM=y",))
+    fragment = tmp_path / "lkdtm.config"
+    fragment.write_text("# LKDTM\nCONFIG_LKDTM=y\n")
+    assert by_plan.key() == ConfigRequest.for_arch(X86_64, [], ["CONFIG_LKDTM=y"]).key()
+    assert by_plan.key() == ConfigRequest.for_arch(X86_64, [fragment], []).key()
+    assert by_plan.key() != ConfigRequest.for_arch(X86_64, [], []).key()

@@ -272,10 +272,19 @@ def test_kvm_probe_ends_on_its_own_and_leaves_no_qemu():
     from orchestrator import qemu
     from orchestrator.arches import all_arches
 
-    image = Path.home() / ".cache/gupvm/builds/debian-6.1-x86_64/arch/x86/boot/bzImage"
-    if not image.is_file() or not qemu.kvm_usable():
+    image = next(Path.home().glob(".cache/gupvm/builds/debian-6.1-x86_64-*/arch/x86/boot/bzImage"), None)
+    if image is None or not qemu.kvm_usable():
         pytest.skip("needs /dev/kvm and a built 6.1 x86_64 kernel")
     started = time.monotonic()
     qemu.probe_kvm(all_arches()["x86_64"], image)  # True or False: what this host's KVM does
     assert time.monotonic() - started < qemu.PROBE_SECONDS + 5
     assert subprocess.run(["pgrep", "-f", f"qemu-system.*{image}"], capture_output=True).stdout == b""
+
+
+def test_a_config_that_switches_off_gup_test_is_bad_input_found_before_building(tmp_path: Path):
+    result = gupvm("run", "--kconfig-add", "CONFIG_GUP_TEST=n", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "switches off what gupvm or the plan needs: CONFIG_GUP_TEST: asked y, got n" in lines[0]
+    run_dir = next((tmp_path / "out").iterdir())
+    assert not (run_dir / "results.json").exists()  # nothing was built or booted
