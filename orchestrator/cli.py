@@ -4,6 +4,7 @@ import argparse
 import os
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 
 from orchestrator import doctor, report, runner, source
@@ -42,6 +43,7 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gupvm", description="Build a kernel, boot it in QEMU and test GUP pinning with gup_test.")
+    parser.add_argument("--version", action="version", version=f"gupvm {version('gupvm')}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = commands.add_parser("run", help="configure, build, boot and test (exit 0 passed, 1 failed, "
                                           "2 bad input, 3 build or boot failure)")
