@@ -47,8 +47,8 @@ def _excerpt(text: str) -> str:
     return "\n".join(lines)
 
 
-def _stage_case(suite: SuiteResult, name: str, stage: StageResult) -> TestCase:
-    case = TestCase(name, classname=suite.name, elapsed_sec=stage.seconds, stdout=stage.detail or None)
+def _stage_case(suite: SuiteResult, name: str, stage: StageResult, seconds: float) -> TestCase:
+    case = TestCase(name, classname=suite.name, elapsed_sec=seconds, stdout=stage.detail or None)
     if stage.status == "failed":
         case.add_failure_info(message=stage.message, failure_type=name)
     elif stage.status == "skipped":
@@ -82,28 +82,41 @@ def _ktap_cases(suite: SuiteResult, result: StepResult) -> list[TestCase]:
     return cases
 
 
+def _cases(suite: SuiteResult) -> list[tuple[TestCase, dict[str, str]]]:
+    """The suite's testcases with their figures. Times add up to the suite's wall time: the boot's own
+    case holds what the boots took beyond the steps, which have cases of their own. Names are unique
+    (CI servers keep only the first of two equal names)."""
+    boot_only = max(suite.boot.seconds - sum(step.seconds for step in suite.steps), 0.0)
+    cases = [(_stage_case(suite, "build", suite.build, suite.build.seconds), {}),
+             (_stage_case(suite, "boot", suite.boot, boot_only), {})]
+    for step in suite.steps:
+        cases += [(_step_case(suite, step), step.figures)] + [(case, {}) for case in _ktap_cases(suite, step)]
+    seen: dict[str, int] = {}
+    for case, _ in cases:
+        seen[case.name] = seen.get(case.name, 0) + 1
+        if seen[case.name] > 1:
+            case.name = f"{case.name} ({seen[case.name]})"
+    return cases
+
+
 def junit_xml(suites: list[SuiteResult]) -> str:
+    cases = [_cases(suite) for suite in suites]
     junit_suites = [
-        TestSuite(
-            suite.name,
-            [_stage_case(suite, "build", suite.build), _stage_case(suite, "boot", suite.boot)]
-            + [case for step in suite.steps for case in [_step_case(suite, step), *_ktap_cases(suite, step)]],
-            properties=suite.properties,
-        )
-        for suite in suites
+        TestSuite(suite.name, [case for case, _ in suite_cases], properties=suite.properties)
+        for suite, suite_cases in zip(suites, cases, strict=True)
     ]
-    return _add_case_properties(to_xml_report_string(junit_suites, encoding="utf-8"), suites)
+    return _add_case_properties(to_xml_report_string(junit_suites, encoding="utf-8"),
+                                [[figures for _, figures in suite_cases] for suite_cases in cases])
 
 
-def _add_case_properties(xml_text: str, suites: list[SuiteResult]) -> str:
+def _add_case_properties(xml_text: str, figures: list[list[dict[str, str]]]) -> str:
     """Each step's figures as <properties> of its testcase, as pytest's record_property writes them."""
     root = ElementTree.fromstring(xml_text)
-    for suite_element, suite in zip(root.iter("testsuite"), suites, strict=True):
-        figures = {step.step.name: step.figures for step in suite.steps}
-        for case in suite_element.iter("testcase"):
-            if figures.get(case.get("name")):
+    for suite_element, suite_figures in zip(root.iter("testsuite"), figures, strict=True):
+        for case, case_figures in zip(suite_element.iter("testcase"), suite_figures, strict=True):
+            if case_figures:
                 properties = ElementTree.Element("properties")
-                for key, value in figures[case.get("name")].items():
+                for key, value in case_figures.items():
                     ElementTree.SubElement(properties, "property", name=key, value=value)
                 case.insert(0, properties)
     return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
