@@ -1,13 +1,16 @@
 """The gupvm command line."""
 
 import argparse
+import json
 import os
+import shutil
 import sys
 import time
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from orchestrator import doctor, report, runner, source
+from orchestrator import cells, doctor, kcidb, merge, outcome, progress, report, runner, source
 from orchestrator.arches import DEFAULT_ARCH, all_arches, select_arches
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest
@@ -16,7 +19,7 @@ from orchestrator.paths import default_cache_dir
 from orchestrator.plan import available_plans, load_plan
 from orchestrator.qemu import ACCELS
 
-EXIT_PASSED, EXIT_TEST_FAILED, EXIT_INFRASTRUCTURE = 0, 1, 3  # 2, bad input: UsageError
+DEFAULT_PLAN = "smoke"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,9 +28,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_build_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kernel-src", metavar="PATH|debian:X.Y",
+    parser.add_argument("--kernel-src", action="append", metavar="PATH|debian:X.Y",
                         help=f"kernel source: a git checkout, an unpacked tree, or a Debian linux-source "
-                             f"package (default: {source.DEFAULT_SOURCE})")
+                             f"package; repeatable (default: {source.DEFAULT_SOURCE})")
     parser.add_argument("--arch", action="append", metavar="ARCH",
                         help=f"{', '.join(all_arches())} or all; repeatable (default: {DEFAULT_ARCH})")
     parser.add_argument("--kconfig", action="append", default=[], type=Path, metavar="FILE",
@@ -39,6 +42,14 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
                         help="builds, unpacked sources and guest programs (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path("out"),
                         help="a fresh run directory is made below it (default: %(default)s)")
+    parser.add_argument("--shard", metavar="I/N|auto",
+                        help="run only shard I of N (1-based; whole kernel builds), or auto from GitLab's "
+                             "CI_NODE_INDEX/CI_NODE_TOTAL")
+
+
+def _add_plan_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plan", action="append", metavar="NAME|FILE",
+                        help=f"{', '.join(available_plans())} or a .toml file; repeatable (default: {DEFAULT_PLAN})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,14 +59,24 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="configure, build, boot and test (exit 0 passed, 1 failed, "
                                           "2 bad input, 3 build or boot failure)")
     _add_build_options(run)
-    run.add_argument("--plan", default="smoke", help=f"{', '.join(available_plans())} or a .toml file")
+    _add_plan_option(run)
     run.add_argument("--accel", choices=ACCELS, default="auto",
                      help="auto uses KVM only when a probe boot reaches the kernel (default: auto)")
     run.add_argument("--junit", type=Path, help="where to write JUnit XML (default: junit.xml in the run directory)")
     run.add_argument("--boot-timeout", type=float, default=120.0, help="seconds for the guest to reach init")
     run.add_argument("--run-timeout", type=float, default=1800.0, help="seconds for one whole boot, steps included")
+    run.add_argument("--kcidb", type=Path, metavar="FILE", help=f"also write the run as KCIDB JSON "
+                                                               f"(schema v{kcidb.SCHEMA_VERSION})")
     build = commands.add_parser("build", help="configure and build only")
     _add_build_options(build)
+    cells_parser = commands.add_parser("cells", help="list the cells (kernel x arch x plan) a run would have")
+    _add_build_options(cells_parser)
+    _add_plan_option(cells_parser)
+    cells_parser.add_argument("--json", action="store_true", help="as JSON: id, kernel, arch, plan, build, shard")
+    merge_parser = commands.add_parser("merge", help="merge the run directories of shards into one result "
+                                                     "(exits like a run)")
+    merge_parser.add_argument("out", type=Path, metavar="OUT", help="a new directory for the merged result")
+    merge_parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     doctor_parser = commands.add_parser("doctor", help="check the host: QEMU, compilers, busybox, KVM, disk")
     doctor_parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     return parser
@@ -73,35 +94,86 @@ def _new_run_dir(base: Path) -> Path:
     raise UsageError(f"--out {base}: cannot make a fresh run directory there")
 
 
+@dataclass(frozen=True)
+class _Selection:
+    every: tuple[cells.Cell, ...]  # the command line's cells
+    mine: tuple[cells.Cell, ...]  # this shard's
+    shard: cells.Shard | None
+    note: str  # where the shard came from
+
+
+def _select(args: argparse.Namespace) -> _Selection:
+    plans = (args.plan or [DEFAULT_PLAN]) if args.command != "build" else None
+    arches = [arch.name for arch in select_arches(args.arch)]
+    every = cells.product(args.kernel_src or [source.DEFAULT_SOURCE], arches, plans)
+    if not args.shard:
+        return _Selection(every, every, None, "")
+    shard, note = cells.parse_shard(args.shard, os.environ)
+    return _Selection(every, cells.shard_cells(every, shard), shard, note)
+
+
+def _list_cells(args: argparse.Namespace) -> int:
+    selection = _select(args)
+    for plan in dict.fromkeys(cell.plan for cell in selection.every if cell.plan):
+        load_plan(plan)
+    if not args.json:
+        print("\n".join(cell.id for cell in selection.mine))
+        return outcome.EXIT_PASSED
+    numbers = cells.shard_numbers(selection.every, selection.shard.total) if selection.shard else {}
+    print(json.dumps([{"id": cell.id, "kernel": cell.kernel, "arch": cell.arch, "plan": cell.plan,
+                       "build": cell.build_id, "suite": cell.suite_name, "shard": numbers.get(cell.build_id)}
+                      for cell in selection.mine], indent=2))
+    return outcome.EXIT_PASSED
+
+
 def _run(args: argparse.Namespace) -> int:
-    plan = load_plan(args.plan) if args.command == "run" else None
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: give a positive number of jobs")
-    requests = tuple(
-        (arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add)) for arch in select_arches(args.arch)
-    )
-    kernel_source = source.resolve(args.kernel_src, args.cache_dir)
-    run_dir = _new_run_dir(args.out).resolve()
-    options = runner.RunOptions(
-        source=kernel_source,
-        requests=requests,
-        plan=plan,
-        jobs=args.jobs,
-        accel=getattr(args, "accel", "tcg"),
-        cache_dir=args.cache_dir,
-        run_dir=run_dir,
-        limits=BootLimits(getattr(args, "boot_timeout", 120.0), getattr(args, "run_timeout", 1800.0)),
-    )
-    suites = runner.run(options, announce=lambda line: print(line, flush=True))
+    selection = _select(args)
+    plans = {cell.plan: load_plan(cell.plan) for cell in selection.every if cell.plan}
+    requests = {arch.name: (arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add))
+                for arch in select_arches(args.arch)}
+    with progress.reporter_for() as reporter:
+        if selection.note:
+            reporter.note(f"{selection.note}: {len(selection.mine)} of {len(selection.every)} cells")
+        sources = {}
+        for kernel in dict.fromkeys(cell.kernel for cell in selection.mine):
+            what = "unpack" if kernel.startswith("debian:") else "source"
+            with reporter.stage(f"{cells.kernel_label(kernel)} {what}"):
+                sources[kernel] = source.resolve(kernel, args.cache_dir)
+        run_dir = _new_run_dir(args.out).resolve()
+        targets = tuple(
+            runner.BuildTarget(sources[group[0].kernel], *requests[group[0].arch],
+                               tuple((cell, plans.get(cell.plan)) for cell in group))
+            for group in cells.builds(selection.mine).values()
+        )
+        options = runner.RunOptions(
+            targets=targets,
+            jobs=args.jobs,
+            accel=getattr(args, "accel", "tcg"),
+            cache_dir=args.cache_dir,
+            run_dir=run_dir,
+            limits=BootLimits(getattr(args, "boot_timeout", 120.0), getattr(args, "run_timeout", 1800.0)),
+        )
+        suites = runner.run(options, reporter)
     junit_path = getattr(args, "junit", None) or run_dir / "junit.xml"
-    report.write_reports(suites, run_dir, junit_path)
+    report.write_reports(suites, run_dir, run_dir / "junit.xml")  # the run directory is whole for 'gupvm merge'
+    if junit_path != run_dir / "junit.xml":
+        junit_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(run_dir / "junit.xml", junit_path)
+    merge.write_manifest(run_dir, selection.every, selection.mine, selection.shard)
+    if getattr(args, "kcidb", None):
+        kcidb.write(args.kcidb, json.loads(report.results_json(suites)))
     print(report.summary(suites))
     print(f"gupvm: results in {run_dir}, JUnit in {junit_path}")
-    if any(suite.build.status == "failed" or suite.boot.status == "failed" for suite in suites):
-        return EXIT_INFRASTRUCTURE
-    if any(step.status not in ("passed", "skipped") for suite in suites for step in suite.steps):
-        return EXIT_TEST_FAILED
-    return EXIT_PASSED
+    return outcome.exit_code([stage.status for suite in suites for stage in (suite.build, suite.boot)],
+                             [step.status for suite in suites for step in suite.steps])
+
+
+def _merge(args: argparse.Namespace) -> int:
+    code, line = merge.merge_runs(args.out, args.run_dirs)
+    print(line)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "doctor":
             return doctor.run(args.cache_dir)
+        if args.command == "cells":
+            return _list_cells(args)
+        if args.command == "merge":
+            return _merge(args)
         return _run(args)
     except GupvmError as error:
         print(f"gupvm: error: {error}", file=sys.stderr)

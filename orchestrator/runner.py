@@ -1,6 +1,6 @@
-"""One gupvm run: for each arch, configure, build, boot the plan, check, report.
+"""One gupvm run: for each kernel build, configure, build, then boot each plan of it, check, report.
 
-Every arch is configured and verified before any kernel is built, so a
+Every build is configured and verified before any kernel is built, so a
 config that cannot be satisfied stops the run early. The guest's programs
 need no config: they are built meanwhile, at low priority, on the core that
 the single-threaded config steps leave idle.
@@ -12,8 +12,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import boot, build, config, guest, protocol, qemu
+from orchestrator import boot, build, config, guest, progress, protocol, qemu
 from orchestrator.arches import Arch
+from orchestrator.cells import Cell
 from orchestrator.check import StepResult, check_step
 from orchestrator.errors import InfrastructureError
 from orchestrator.plan import Plan
@@ -22,10 +23,25 @@ from orchestrator.source import KernelSource
 
 
 @dataclass(frozen=True)
-class RunOptions:
+class BuildTarget:
+    """One kernel build, (kernel, arch), and the cells that boot it."""
+
     source: KernelSource
-    requests: tuple[tuple[Arch, config.ConfigRequest], ...]
-    plan: Plan | None  # None: build only
+    arch: Arch
+    request: config.ConfigRequest
+    cells: tuple[tuple[Cell, Plan | None], ...]  # plan None: build only
+
+    @property
+    def name(self) -> str:
+        return self.cells[0][0].build_id
+
+    def run_file(self, run_dir: Path, kind: str, suffix: str = "") -> Path:
+        return run_dir / f"{kind}-{self.cells[0][0].build_stem}{suffix}"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    targets: tuple[BuildTarget, ...]
     jobs: int
     accel: str
     cache_dir: Path
@@ -35,44 +51,46 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class Configured:
-    arch: Arch
+    target: BuildTarget
     final: config.FinalConfig
     build_dir: Path
 
 
-def run(options: RunOptions, announce=print) -> list[SuiteResult]:
+def run(options: RunOptions, reporter: progress.Reporter) -> list[SuiteResult]:
     with ThreadPoolExecutor(max_workers=1) as pool:
         tools = {
-            arch.name: pool.submit(guest.build_guest_tools, options.source, arch, options.cache_dir,
-                                   options.run_dir / f"guest-{arch.name}.log")
-            for arch, _ in options.requests
+            target.name: pool.submit(guest.build_guest_tools, target.source, target.arch, options.cache_dir,
+                                     target.run_file(options.run_dir, "guest", ".log"))
+            for target in options.targets
         }
         try:
-            configured = configure_all(options)
+            configured = configure_all(options, reporter)
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
         suites = []
         for item in configured:
-            announce(f"gupvm: {item.arch.name}: building {options.source.identity} (config {item.final.hash})")
-            suites.append(run_suite(options, item, tools[item.arch.name]))
+            suites += run_target(options, item, tools[item.target.name], reporter)
         return suites
 
 
-def configure_all(options: RunOptions) -> list[Configured]:
+def configure_all(options: RunOptions, reporter: progress.Reporter) -> list[Configured]:
     configured = []
-    for arch, request in options.requests:
-        build_dir = build.build_dir_for(options.cache_dir, options.source, arch)
-        log = options.run_dir / f"build-{arch.name}.log"
-        with build.build_dir_lock(build_dir):
-            final = config.configure(options.source, arch, request, build_dir, options.cache_dir, log, options.jobs)
-        (options.run_dir / f"config-{arch.name}").write_text(final.text)
-        configured.append(Configured(arch, final, build_dir))
+    for target in options.targets:
+        build_dir = build.build_dir_for(options.cache_dir, target.source, target.arch)
+        log = target.run_file(options.run_dir, "build", ".log")
+        with reporter.stage(f"{target.name} config"), build.build_dir_lock(build_dir):
+            final = config.configure(target.source, target.arch, target.request, build_dir, options.cache_dir, log,
+                                     options.jobs)
+        target.run_file(options.run_dir, "config").write_text(final.text)
+        configured.append(Configured(target, final, build_dir))
     return configured
 
 
-def run_suite(options: RunOptions, item: Configured, tools: Future) -> SuiteResult:
-    arch, source = item.arch, options.source
+def run_target(options: RunOptions, item: Configured, tools: Future,
+               reporter: progress.Reporter) -> list[SuiteResult]:
+    target = item.target
+    arch, source = target.arch, target.source
     properties = {
         "arch": arch.name,
         "kernel_source": source.identity,
@@ -83,40 +101,64 @@ def run_suite(options: RunOptions, item: Configured, tools: Future) -> SuiteResu
         "pae": "yes" if arch.pae else "no",
         "bits": str(arch.bits),
     }
-    name = f"{arch.name} linux-{source.version}"
     started = time.monotonic()
+    log = target.run_file(options.run_dir, "build", ".log")
     try:
-        with build.build_dir_lock(item.build_dir):
-            kernel = build.build_kernel(options.source, arch, item.final, item.build_dir, options.jobs,
-                                        options.run_dir / f"build-{arch.name}.log")
+        watch = progress.BuildWatch(log, progress.last_build(options.cache_dir, item.final.hash))
+        with reporter.stage(f"{target.name} build", watch.detail) as stage, build.build_dir_lock(item.build_dir):
+            kernel = build.build_kernel(source, arch, item.final, item.build_dir, options.jobs, log)
+            stage.result = f"{watch.compiled()} files compiled" if kernel.rebuilt else "cached"
+        if kernel.rebuilt:
+            progress.record_build(options.cache_dir, item.final.hash, watch.compiled(), time.monotonic() - started)
+        if not tools.done():
+            with reporter.stage(f"{target.name} guest programs"):
+                tools.result()
         guest_tools = tools.result()
     except InfrastructureError as error:
         failed = StageResult("failed", str(error).splitlines()[0], time.monotonic() - started, str(error))
-        return SuiteResult(name, properties, failed, StageResult("skipped", "the build failed"), ())
+        return [SuiteResult(cell.suite_name, properties, failed, StageResult("skipped", "the build failed"), ())
+                for cell, _ in target.cells]
     properties.update(kernel_release=kernel.release, kernel_build="rebuilt" if kernel.rebuilt else "cached")
     build_stage = StageResult("passed", "" if kernel.rebuilt else "cached", time.monotonic() - started)
-    if options.plan is None:
-        return SuiteResult(name, properties, build_stage, StageResult("skipped", "build only"), ())
+    suites = []
+    for cell, plan in target.cells:
+        if plan is None:
+            suites.append(SuiteResult(cell.suite_name, properties, build_stage,
+                                      StageResult("skipped", "build only"), ()))
+        else:
+            suites.append(run_cell(options, item, cell, plan, kernel, guest_tools, dict(properties), build_stage,
+                                   reporter))
+        build_stage = StageResult("passed", "cached", 0.0)  # the next cell boots the kernel just built
+    return suites
+
+
+def run_cell(options: RunOptions, item: Configured, cell: Cell, plan: Plan, kernel: build.BuiltKernel,
+             guest_tools: guest.GuestTools, properties: dict[str, str], build_stage: StageResult,
+             reporter: progress.Reporter) -> SuiteResult:
+    arch = item.target.arch
     accel = qemu.choose_accel(options.accel, arch, kernel.image, options.cache_dir)
-    properties.update(accel=accel, plan=options.plan.name)
+    properties.update(accel=accel, plan=plan.name)
+    console_log = options.run_dir / f"console-{cell.file_stem}.log"
+    started = time.monotonic()
     try:
-        record = _boot(options, arch, accel, kernel, guest_tools)
+        watch = progress.ConsoleWatch(console_log, len(plan.steps))
+        with reporter.stage(f"{cell.id} boot", watch.detail):
+            record = _boot(options, item.target, plan, accel, kernel, guest_tools, console_log)
     except InfrastructureError as error:
-        failed = StageResult("failed", str(error).splitlines()[0], 0.0, str(error))
-        return SuiteResult(name, properties, build_stage, failed, ())
+        failed = StageResult("failed", str(error).splitlines()[0], time.monotonic() - started, str(error))
+        return SuiteResult(cell.suite_name, properties, build_stage, failed, ())
     properties["boots"] = str(record.boots)
     properties.update({f"guest_{key}": value for key, value in record.environment.items()})
     steps: tuple[StepResult, ...] = tuple(
-        check_step(options.plan.steps[capture.index - 1], capture, arch) for capture in record.captures
+        check_step(plan.steps[capture.index - 1], capture, arch) for capture in record.captures
     )
     boot_stage = StageResult("passed", f"{record.boots} boot(s)", record.seconds)
-    return SuiteResult(name, properties, build_stage, boot_stage, steps)
+    return SuiteResult(cell.suite_name, properties, build_stage, boot_stage, steps)
 
 
-def _boot(options: RunOptions, arch: Arch, accel: str, kernel: build.BuiltKernel, tools: guest.GuestTools):
-    assert options.plan is not None
+def _boot(options: RunOptions, target: BuildTarget, plan: Plan, accel: str, kernel: build.BuiltKernel,
+          tools: guest.GuestTools, console_log: Path) -> boot.BootRecord:
     with tempfile.TemporaryDirectory(prefix="gupvm-") as scratch:
         initramfs = Path(scratch) / "initramfs.cpio"
-        guest.write_initramfs(tools, protocol.render_init(options.plan, arch, options.source.version), initramfs)
-        console_log = options.run_dir / f"console-{arch.name}.log"
-        return boot.run_plan(arch, accel, kernel.image, initramfs, options.plan, console_log, options.limits)
+        guest.write_initramfs(tools, protocol.render_init(plan, target.arch, target.source.version), initramfs)
+        return boot.run_plan(target.arch, accel, kernel.image, initramfs, plan, console_log, options.limits)
