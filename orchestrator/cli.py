@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from orchestrator import cells, doctor, kcidb, merge, outcome, progress, report, runner, source
+from orchestrator import cells, doctor, kcidb, merge, outcome, progress, report, runner, shell, source
 from orchestrator.arches import DEFAULT_ARCH, all_arches, select_arches
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest
@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_build_options(cells_parser)
     _add_plan_option(cells_parser)
     cells_parser.add_argument("--json", action="store_true", help="as JSON: id, kernel, arch, plan, build, shard")
+    shell_parser = commands.add_parser("shell", help="boot the kernel (built if need be) with the plan's setup "
+                                                     "and hand its console over; Ctrl-] or poweroff ends it")
+    _add_build_options(shell_parser)
+    _add_plan_option(shell_parser)
+    shell_parser.add_argument("--accel", choices=ACCELS, default="auto")
+    shell_parser.add_argument("--boot-timeout", type=float, default=120.0, help="seconds for the guest to reach init")
     merge_parser = commands.add_parser("merge", help="merge the run directories of shards into one result "
                                                      "(exits like a run)")
     merge_parser.add_argument("out", type=Path, metavar="OUT", help="a new directory for the merged result")
@@ -126,35 +132,52 @@ def _list_cells(args: argparse.Namespace) -> int:
     return outcome.EXIT_PASSED
 
 
-def _run(args: argparse.Namespace) -> int:
+def _options(args: argparse.Namespace, selection: _Selection, reporter: progress.Reporter) -> runner.RunOptions:
+    """What runs where: this shard's cells grouped by kernel build, the sources resolved, a fresh run directory."""
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: give a positive number of jobs")
-    selection = _select(args)
     plans = {cell.plan: load_plan(cell.plan) for cell in selection.every if cell.plan}
     requests = {arch.name: (arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add))
                 for arch in select_arches(args.arch)}
+    if selection.note:
+        reporter.note(f"{selection.note}: {len(selection.mine)} of {len(selection.every)} cells")
+    sources = {}
+    for kernel in dict.fromkeys(cell.kernel for cell in selection.mine):
+        what = "unpack" if kernel.startswith("debian:") else "source"
+        with reporter.stage(f"{cells.kernel_label(kernel)} {what}"):
+            sources[kernel] = source.resolve(kernel, args.cache_dir)
+    targets = tuple(
+        runner.BuildTarget(sources[group[0].kernel], *requests[group[0].arch],
+                           tuple((cell, plans.get(cell.plan)) for cell in group))
+        for group in cells.builds(selection.mine).values()
+    )
+    return runner.RunOptions(
+        targets=targets,
+        jobs=args.jobs,
+        accel=getattr(args, "accel", "tcg"),
+        cache_dir=args.cache_dir,
+        run_dir=_new_run_dir(args.out).resolve(),
+        limits=BootLimits(getattr(args, "boot_timeout", 120.0), getattr(args, "run_timeout", 1800.0)),
+    )
+
+
+def _shell(args: argparse.Namespace) -> int:
+    if not sys.stdin.isatty():
+        raise UsageError("gupvm shell needs a terminal on its standard input; run it from one")
+    selection = _select(args)
+    if len(selection.mine) != 1:
+        raise UsageError(f"gupvm shell boots one kernel with one plan's setup; this command line has "
+                         f"{len(selection.mine)} cells (give at most one --kernel-src, --arch and --plan)")
     with progress.reporter_for() as reporter:
-        if selection.note:
-            reporter.note(f"{selection.note}: {len(selection.mine)} of {len(selection.every)} cells")
-        sources = {}
-        for kernel in dict.fromkeys(cell.kernel for cell in selection.mine):
-            what = "unpack" if kernel.startswith("debian:") else "source"
-            with reporter.stage(f"{cells.kernel_label(kernel)} {what}"):
-                sources[kernel] = source.resolve(kernel, args.cache_dir)
-        run_dir = _new_run_dir(args.out).resolve()
-        targets = tuple(
-            runner.BuildTarget(sources[group[0].kernel], *requests[group[0].arch],
-                               tuple((cell, plans.get(cell.plan)) for cell in group))
-            for group in cells.builds(selection.mine).values()
-        )
-        options = runner.RunOptions(
-            targets=targets,
-            jobs=args.jobs,
-            accel=getattr(args, "accel", "tcg"),
-            cache_dir=args.cache_dir,
-            run_dir=run_dir,
-            limits=BootLimits(getattr(args, "boot_timeout", 120.0), getattr(args, "run_timeout", 1800.0)),
-        )
+        options = _options(args, selection, reporter)
+    return shell.run(options)
+
+
+def _run(args: argparse.Namespace) -> int:
+    selection = _select(args)
+    with progress.reporter_for() as reporter:
+        options = _options(args, selection, reporter)
+        run_dir = options.run_dir
         suites = runner.run(options, reporter)
     junit_path = getattr(args, "junit", None) or run_dir / "junit.xml"
     report.write_reports(suites, run_dir, run_dir / "junit.xml")  # the run directory is whole for 'gupvm merge'
@@ -185,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
             return _list_cells(args)
         if args.command == "merge":
             return _merge(args)
+        if args.command == "shell":
+            return _shell(args)
         return _run(args)
     except GupvmError as error:
         print(f"gupvm: error: {error}", file=sys.stderr)

@@ -23,14 +23,18 @@ KERNEL_BANNER = "Linux version"
 _PR_SET_PDEATHSIG = 1
 
 
-def qemu_command(arch: Arch, accel: str, kernel: Path, initrd: Path | None, append: str) -> list[str]:
+def qemu_command(arch: Arch, accel: str, kernel: Path, initrd: Path | None, append: str,
+                 console_signals: bool = True) -> list[str]:
+    """console_signals=False: Ctrl-C on the console goes to the guest instead of stopping QEMU."""
+    console = ["-serial", "stdio"] if console_signals else [
+        "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"]
     command = [
         arch.qemu_binary,
         "-machine", f"{arch.qemu_machine},accel={accel}",
         "-cpu", "host" if accel == "kvm" else "max",
         "-smp", str(GUEST_CPUS),
         "-m", str(arch.memory_mb),
-        "-nodefaults", "-display", "none", "-serial", "stdio",
+        "-nodefaults", "-display", "none", *console,
         "-no-reboot",
         "-kernel", str(kernel),
         "-append", append,

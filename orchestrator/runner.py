@@ -8,7 +8,9 @@ the single-threaded config steps leave idle.
 
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +59,13 @@ class Configured:
 
 
 def run(options: RunOptions, reporter: progress.Reporter) -> list[SuiteResult]:
+    with _prepared(options, reporter) as (configured, tools):
+        return [suite for item in configured for suite in run_target(options, item, tools[item.target.name], reporter)]
+
+
+@contextmanager
+def _prepared(options: RunOptions, reporter: progress.Reporter) -> Iterator[tuple[list[Configured], dict[str, Future]]]:
+    """Every target configured, with its guest programs building in the background."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         tools = {
             target.name: pool.submit(guest.build_guest_tools, target.source, target.arch, options.cache_dir,
@@ -68,10 +77,15 @@ def run(options: RunOptions, reporter: progress.Reporter) -> list[SuiteResult]:
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
-        suites = []
-        for item in configured:
-            suites += run_target(options, item, tools[item.target.name], reporter)
-        return suites
+        yield configured, tools
+
+
+def prepare_one(options: RunOptions, reporter: progress.Reporter) -> tuple[Configured, build.BuiltKernel,
+                                                                           guest.GuestTools]:
+    """The single target's config, kernel and guest programs, for booting it some other way (gupvm shell)."""
+    with _prepared(options, reporter) as (configured, tools):
+        (item,) = configured
+        return (item, *build_target(options, item, tools[item.target.name], reporter))
 
 
 def configure_all(options: RunOptions, reporter: progress.Reporter) -> list[Configured]:
@@ -102,18 +116,8 @@ def run_target(options: RunOptions, item: Configured, tools: Future,
         "bits": str(arch.bits),
     }
     started = time.monotonic()
-    log = target.run_file(options.run_dir, "build", ".log")
     try:
-        watch = progress.BuildWatch(log, progress.last_build(options.cache_dir, item.final.hash))
-        with reporter.stage(f"{target.name} build", watch.detail) as stage, build.build_dir_lock(item.build_dir):
-            kernel = build.build_kernel(source, arch, item.final, item.build_dir, options.jobs, log)
-            stage.result = f"{watch.compiled()} files compiled" if kernel.rebuilt else "cached"
-        if kernel.rebuilt:
-            progress.record_build(options.cache_dir, item.final.hash, watch.compiled(), time.monotonic() - started)
-        if not tools.done():
-            with reporter.stage(f"{target.name} guest programs"):
-                tools.result()
-        guest_tools = tools.result()
+        kernel, guest_tools = build_target(options, item, tools, reporter)
     except InfrastructureError as error:
         failed = StageResult("failed", str(error).splitlines()[0], time.monotonic() - started, str(error))
         return [SuiteResult(cell.suite_name, properties, failed, StageResult("skipped", "the build failed"), ())
@@ -130,6 +134,24 @@ def run_target(options: RunOptions, item: Configured, tools: Future,
                                    reporter))
         build_stage = StageResult("passed", "cached", 0.0)  # the next cell boots the kernel just built
     return suites
+
+
+def build_target(options: RunOptions, item: Configured, tools: Future,
+                 reporter: progress.Reporter) -> tuple[build.BuiltKernel, guest.GuestTools]:
+    """The kernel, built or from the cache, and the guest's programs."""
+    target = item.target
+    started = time.monotonic()
+    log = target.run_file(options.run_dir, "build", ".log")
+    watch = progress.BuildWatch(log, progress.last_build(options.cache_dir, item.final.hash))
+    with reporter.stage(f"{target.name} build", watch.detail) as stage, build.build_dir_lock(item.build_dir):
+        kernel = build.build_kernel(target.source, target.arch, item.final, item.build_dir, options.jobs, log)
+        stage.result = f"{watch.compiled()} files compiled" if kernel.rebuilt else "cached"
+    if kernel.rebuilt:
+        progress.record_build(options.cache_dir, item.final.hash, watch.compiled(), time.monotonic() - started)
+    if not tools.done():
+        with reporter.stage(f"{target.name} guest programs"):
+            tools.result()
+    return kernel, tools.result()
 
 
 def run_cell(options: RunOptions, item: Configured, cell: Cell, plan: Plan, kernel: build.BuiltKernel,

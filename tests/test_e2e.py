@@ -66,8 +66,9 @@ def test_run_directory_keeps_everything(smoke_run):
     run_dirs = list((workdir / "out").iterdir())
     assert len(run_dirs) == 1
     names = {path.name for path in run_dirs[0].iterdir()}
-    assert {"results.json", "console-x86_64.log", "build-x86_64.log", "config-x86_64"} <= names
-    assert "CONFIG_GUP_TEST=y" in (run_dirs[0] / "config-x86_64").read_text().splitlines()
+    assert {"results.json", "junit.xml", "cells.json", "console-debian-6.1-x86_64-smoke.log",
+            "build-debian-6.1-x86_64.log", "config-debian-6.1-x86_64"} <= names
+    assert "CONFIG_GUP_TEST=y" in (run_dirs[0] / "config-debian-6.1-x86_64").read_text().splitlines()
     assert str(run_dirs[0]) in result.stdout
 
 
@@ -142,7 +143,7 @@ def test_all_three_arches_pass_smoke_in_one_run(tmp_path: Path):
         pinned = properties(cases_of(suite)["pin_fast_benchmark"])
         assert pinned["acquired_delta"] == pinned["released_delta"] == pinned["expected_pins"] == "32768"
     run_dir = next((tmp_path / "out").iterdir())
-    configs = {arch: parse_config((run_dir / f"config-{arch}").read_text()) for arch in suites}
+    configs = {arch: parse_config((run_dir / f"config-debian-6.1-{arch}").read_text()) for arch in suites}
     assert configs["i386"].get("CONFIG_X86_PAE", "n") == "n" and configs["i386"]["CONFIG_HIGHMEM4G"] == "y"
     assert configs["i386-pae"]["CONFIG_X86_PAE"] == "y" and configs["i386-pae"]["CONFIG_HIGHMEM64G"] == "y"
     assert configs["i386-pae"]["CONFIG_GUP_GET_PTE_LOW_HIGH"] == "y"
