@@ -26,6 +26,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.live import Live
 from rich.spinner import Spinner
+from rich.text import Text
 
 HEARTBEAT_SECONDS = 30.0  # at most this long without a line in a CI log (CI systems flag a minute or more)
 _COMPILED = re.compile(r"^  (CC|AS)\s+\S", re.M)  # kbuild's "  CC      mm/gup.o"
@@ -234,10 +235,9 @@ class LiveReporter:
     def __exit__(self, *exc) -> None:
         self._live.stop()
 
-    def _render(self):
+    def _render(self) -> Spinner | Text:
         if not self._stages:
-            self._spinner.update(text="")
-            return self._spinner
+            return Text("")
         stage = self._stages[-1]
         detail = stage.detail()
         self._spinner.update(text=f"[bold]{stage.name}[/bold]  {elapsed(time.monotonic() - stage.started)}"
@@ -256,6 +256,7 @@ class LiveReporter:
             raise
         finally:
             self._stages.remove(stage)
+            self._live.refresh()  # the status line now shows what still runs, before the stage's end line
         result = stage.result or stage.detail()
         self._console.print(f"[green]✓[/green] {name}: done in {elapsed(time.monotonic() - stage.started)}"
                             + (f", {result}" if result else ""), highlight=False)

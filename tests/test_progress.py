@@ -136,3 +136,28 @@ class FakeStream(io.StringIO):
 ])
 def test_live_display_only_for_a_person_at_a_terminal(tty, environ, expected):
     assert interactive(FakeStream(tty), environ) is expected
+
+
+DEMO = """
+import time
+from orchestrator.progress import reporter_for
+with reporter_for() as reporter, reporter.stage("debian-6.1/x86_64 build", lambda: "12 files compiled"):
+    time.sleep(1.0)
+print("closing summary")
+"""
+
+
+@pytest.mark.parametrize("environ, live", [({"TERM": "xterm"}, True), ({"TERM": "xterm", "CI": "true"}, False)])
+def test_on_a_pty_the_status_line_is_live_unless_under_ci(environ, live):
+    import os
+    import sys
+
+    import pexpect
+    env = {name: value for name, value in os.environ.items() if name not in ("CI", "NO_COLOR")} | environ
+    out = pexpect.run(f"{sys.executable} -c '{DEMO}'", env=env, encoding="utf-8", dimensions=(24, 120))
+    assert "debian-6.1/x86_64 build" in out and out.rstrip().endswith("closing summary")
+    if live:
+        assert "\x1b[2K" in out and "✓" in out  # redrawn in place, then kept as a finished line
+    else:
+        assert not CONTROL.search(out.replace("\r\n", ""))
+        assert re.search(r"\[\d\d:\d\d:\d\d\] gupvm: debian-6.1/x86_64 build: done in 1s, 12 files compiled", out)
