@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "(exits like a run)")
     merge_parser.add_argument("out", type=Path, metavar="OUT", help="a new directory for the merged result")
     merge_parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    merge_parser.add_argument("--kcidb", type=Path, metavar="FILE", help="also write the merged run as KCIDB JSON")
     doctor_parser = commands.add_parser("doctor", help="check the host: QEMU, compilers, busybox, KVM, disk")
     doctor_parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     return parser
@@ -195,6 +196,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def _merge(args: argparse.Namespace) -> int:
     code, line = merge.merge_runs(args.out, args.run_dirs)
+    if args.kcidb:
+        kcidb.write(args.kcidb, json.loads((args.out / "results.json").read_text()))
     print(line)
     return code
 

@@ -50,7 +50,8 @@ def test_three_shards_merged_are_the_unsharded_run(tmp_path: Path):
         assert shard.returncode == 0, shard.stdout + shard.stderr
         assert f"shard {index}/3 from CI_NODE_INDEX/CI_NODE_TOTAL: 1 of 3 cells" in shard.stdout
         shard_dirs += list((tmp_path / f"shard{index}").iterdir())
-    merged = gupvm("merge", "merged", *map(str, shard_dirs), cwd=tmp_path)
+    merged = gupvm("merge", "merged", *map(str, shard_dirs), "--kcidb", str(tmp_path / "merged.kcidb.json"),
+                   cwd=tmp_path)
     assert merged.returncode == 0, merged.stdout + merged.stderr
     assert cases(tmp_path / "merged/junit.xml") == cases(whole_dir / "junit.xml")
     assert len(cases(whole_dir / "junit.xml")) == 3 * (2 + 2)
@@ -59,6 +60,8 @@ def test_three_shards_merged_are_the_unsharded_run(tmp_path: Path):
 
     data = json.loads((tmp_path / "kcidb.json").read_text())
     schema.V5_3.validate(data)
+    merged_data = json.loads((tmp_path / "merged.kcidb.json").read_text())
+    assert {test["path"] for test in merged_data["tests"]} == {test["path"] for test in data["tests"]}
     paths = {test["path"] for test in data["tests"]}
     assert {f"gupvm.{arch}.two-steps.pin_fast" for arch in ("x86_64", "i386", "i386-pae")} <= paths
     assert len(data["builds"]) == 3 and len(data["checkouts"]) == 1
