@@ -109,7 +109,7 @@ _SHELL_TAIL = r"""# The plan's programs are on PATH. poweroff is the guest's way
 # QEMU's -no-reboot a reboot ends QEMU.
 printf '#!/bin/sh\nexec reboot -f\n' > /gupvm/poweroff
 chmod +x /gupvm/poweroff
-export PS1='gupvm:$PWD# '
+export PS1='gupvm# '
 setsid cttyhack sh
 reboot -f
 """

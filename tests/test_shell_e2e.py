@@ -18,7 +18,7 @@ def shell(tmp_path: Path) -> pexpect.spawn:
     child = pexpect.spawn(sys.executable, ["-m", "orchestrator", "shell", "--plan", PLAN], cwd=str(tmp_path),
                           env=env, encoding="utf-8", timeout=300, dimensions=(40, 200))
     child.expect("gupvm: guest ready")
-    child.expect("gupvm:/tmp# ")
+    child.expect("gupvm# ")
     return child
 
 
@@ -33,8 +33,8 @@ def test_a_command_in_its_answer_out_and_poweroff_ends_it(tmp_path: Path):
         child.expect("answer=42")
         child.expect("/gupvm/gup_test")
         child.expect("\r\n2\r\n")
-        child.sendline("gup_test -a -n 1 -m 1 && echo pinned-ok")
-        child.expect("pinned-ok", timeout=60)
+        child.sendline("gup_test -a -n 1 -m 1 && echo pinned-$((1+1))")
+        child.expect("pinned-2", timeout=60)
         child.sendline("poweroff")
         child.expect("shell ended, QEMU stopped", timeout=60)
         child.expect(pexpect.EOF)
