@@ -65,3 +65,13 @@ def test_shell_without_a_terminal_says_so_and_starts_nothing(tmp_path: Path):
                             text=True, stdin=subprocess.DEVNULL)
     assert result.returncode == 2 and "gupvm shell needs a terminal" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_shard_without_a_build_runs_nothing_and_exits_0(tmp_path: Path):
+    result = gupvm("run", "--shard", "2/2", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "shard 2/2: 0 of 1 cells" in result.stdout
+    (run_dir,) = (tmp_path / "out").iterdir()
+    manifest = json.loads((run_dir / "cells.json").read_text())
+    assert manifest["ran"] == [] and manifest["cells"][0]["id"] == "debian-6.1/x86_64/smoke"
+    assert (run_dir / "junit.xml").is_file() and json.loads((run_dir / "results.json").read_text()) == []
