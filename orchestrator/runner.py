@@ -132,7 +132,8 @@ def run_target(options: RunOptions, item: Configured, tools: Future,
         else:
             suites.append(run_cell(options, item, cell, plan, kernel, guest_tools, dict(properties), build_stage,
                                    reporter))
-        build_stage = StageResult("passed", "cached", 0.0)  # the next cell boots the kernel just built
+        # The next cell boots the same kernel: its time is the first cell's.
+        build_stage = StageResult("passed", f"the kernel of {target.cells[0][0].id}", 0.0)
     return suites
 
 
