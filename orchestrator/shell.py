@@ -34,8 +34,16 @@ def run(options: runner.RunOptions) -> int:
                 environment = boot.wait_ready(child, options.limits.boot_seconds, console_log)
                 print(f"gupvm: guest ready ({' '.join(f'{k}={v}' for k, v in environment.items())}); "
                       f"gup_test etc. are on PATH; poweroff or Ctrl-] ends the session", flush=True)
-                child.interact(escape_character=ESCAPE)
+                # interact() passes bytes, which a text log cannot take: the console log is kept by a filter.
+                child.logfile_read = None
+                child.interact(escape_character=ESCAPE, output_filter=lambda data: _keep(log, data))
             finally:
                 child.close(force=True)
     print("\ngupvm: shell ended, QEMU stopped")
     return 0
+
+
+def _keep(log, data: bytes) -> bytes:
+    log.write(data.decode(errors="replace"))
+    log.flush()
+    return data
