@@ -1,7 +1,9 @@
 """Shards put back together: the run directories of one pipeline's jobs merged into one result.
 
 Each run directory has a manifest (cells.json) naming every cell of the
-command line and the ones this directory ran. A merge takes each cell once:
+command line and the ones this directory ran; the cells to merge are those
+of every directory's command line (one for the shards of a run, one per job
+of a CI matrix of command lines). A merge takes each cell once:
 a cell two directories ran is refused, and a cell none ran is an error of
 its own in the merged JUnit, so a crashed job cannot make a pipeline green
 by omission.
@@ -55,11 +57,8 @@ def _read(path: Path) -> _RunDir:
 def merge_runs(out: Path, run_dirs: list[Path]) -> tuple[int, str]:
     """Write junit.xml, results.json and cells.json of the union into out; the exit code and a summary line."""
     runs = [_read(path) for path in run_dirs]
-    cells = runs[0].cells
-    for run in runs[1:]:
-        if run.cells != cells:
-            raise UsageError(f"{run.path} ran another command line's cells than {runs[0].path}; merge the shards "
-                             f"of one pipeline (compare 'gupvm cells' of each)")
+    # Shards of one command line share their cells; the jobs of a CI matrix (a command line each) add theirs.
+    cells = list({cell["id"]: cell for run in runs for cell in run.cells}.values())
     owner: dict[str, Path] = {}
     for run in runs:
         for cell_id in run.ran:
