@@ -51,7 +51,7 @@ def one_round() -> dict[str, float]:
         kernel_source = source.resolve(None, scratch / "cache")
         build_dir = scratch / "plain-build"
         build_dir.mkdir()
-        shutil.copy(run_dir / f"config-{ARCH.name}", build_dir / ".config")
+        shutil.copy(run_dir / f"config-debian-6.1-{ARCH.name}", build_dir / ".config")
         figures["make"] = timed(["make", "-C", str(kernel_source.path), f"O={build_dir}", f"ARCH={ARCH.make_arch}",
                                  f"-j{os.cpu_count()}", "bzImage"], env)
         tools = guest.build_guest_tools(kernel_source, ARCH, scratch / "cache", scratch / "guest.log")

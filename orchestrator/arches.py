@@ -10,8 +10,8 @@ from functools import cache
 from pathlib import Path
 
 from orchestrator.errors import UsageError
+from orchestrator.paths import ARCHES_DIR
 
-ARCHES_DIR = Path(__file__).resolve().parent / "arches"
 DEFAULT_ARCH = "x86_64"
 
 

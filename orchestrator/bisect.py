@@ -9,6 +9,7 @@ interruption.
 
 import argparse
 import dataclasses
+import io
 import json
 import time
 import traceback
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator import report, runner, source
+from orchestrator import progress, report, runner, source
 from orchestrator.arches import DEFAULT_ARCH, select_arches
 from orchestrator.bisect_verdict import (
     CULPRIT_FAILS,
@@ -405,16 +406,16 @@ class KernelTester:
         try:
             kernel_source = source.resolve(str(self.worktree.path), self.args.cache_dir)
             options = runner.RunOptions(
-                source=kernel_source,
-                requests=((self.arch, self.request),),
-                plan=repeated(select_steps(self.plan, steps), repeats),
+                targets=runner.single_kernel_targets(kernel_source, str(self.worktree.path),
+                                                     ((self.arch, self.request),),
+                                                     repeated(select_steps(self.plan, steps), repeats)),
                 jobs=self.args.jobs,
                 accel=self.args.accel,
                 cache_dir=self.args.cache_dir,
                 run_dir=commit_dir,
                 limits=BootLimits(self.args.boot_timeout, self.args.run_timeout),
             )
-            suite = runner.run(options, announce=lambda line: None)[0]
+            suite = runner.run(options, progress.LineReporter(io.StringIO()))[0]  # its own lines say enough
         except UsageError as error:  # the arguments were checked already: this tree cannot serve them
             return Outcome("config", detail=str(error).splitlines()[0])
         except InfrastructureError as error:

@@ -1,24 +1,33 @@
 """The gupvm command line."""
 
 import argparse
+import json
 import os
+import shutil
 import sys
 import time
+from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 from orchestrator import (
     bisect,
     cache,
+    cells,
     compare,
     compare_report,
     doctor,
     exit_codes,
     interrupt,
+    kcidb,
+    merge,
     preflight,
     presubmit,
+    progress,
     report,
     runner,
     samples,
+    shell,
     source,
 )
 from orchestrator.arches import DEFAULT_ARCH, all_arches, select_arches
@@ -28,11 +37,12 @@ from orchestrator.config import ConfigRequest
 from orchestrator.errors import GupvmError, InfrastructureError, UsageError
 from orchestrator.gitrepo import Repo
 from orchestrator.paths import default_cache_dir
-from orchestrator.plan import available_plans, load_plan
+from orchestrator.plan import Plan, available_plans, load_plan
 from orchestrator.qemu import ACCELS, CLOCKS, accel_for_clock
 
 # --git-bisect-codes: what `git bisect run` reads (0 good, 1 bad, 125 cannot be tested, 128 or more: abort).
 GIT_CANNOT_TEST, GIT_ABORT = 125, 128
+DEFAULT_PLAN = "smoke"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,10 +50,17 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _add_build_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kernel-src", metavar="PATH|debian:X.Y",
-                        help=f"kernel source: a git checkout, an unpacked tree, or a Debian linux-source "
-                             f"package (default: {source.DEFAULT_SOURCE})")
+def _add_build_options(parser: argparse.ArgumentParser, many_kernels: bool = True) -> None:
+    """many_kernels: --kernel-src repeats (a run is the product of kernels, arches and plans) and --shard exists."""
+    if many_kernels:
+        parser.add_argument("--kernel-src", action="append", metavar="PATH|debian:X.Y",
+                            help=f"kernel source: a git checkout, an unpacked tree, or a Debian linux-source "
+                                 f"package (debian:X.Y[=VERSION]); repeatable (default: {source.DEFAULT_SOURCE})")
+        parser.add_argument("--shard", metavar="I/N|auto",
+                            help="run only shard I of N (1-based; whole kernel builds), or auto from GitLab's "
+                                 "CI_NODE_INDEX/CI_NODE_TOTAL")
+    else:
+        parser.add_argument("--kernel-src", metavar="PATH", help="a git checkout of the kernel")
     parser.add_argument("--arch", action="append", metavar="ARCH",
                         help=f"{', '.join(all_arches())} or all; repeatable (default: {DEFAULT_ARCH})")
     parser.add_argument("--kconfig", action="append", default=[], type=Path, metavar="FILE",
@@ -57,6 +74,11 @@ def _add_build_options(parser: argparse.ArgumentParser) -> None:
                         help="a fresh run directory is made below it (default: %(default)s)")
 
 
+def _add_plan_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--plan", action="append", metavar="NAME|FILE",
+                        help=f"{', '.join(available_plans())} or a .toml file; repeatable (default: {DEFAULT_PLAN})")
+
+
 def _add_compare_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fail-on-slower", type=float, metavar="PCT",
                         help="also fail when a metric is slower with its whole interval beyond PCT %%")
@@ -65,11 +87,12 @@ def _add_compare_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gupvm", description="Build a kernel, boot it in QEMU and test GUP pinning with gup_test.")
+    parser.add_argument("--version", action="version", version=f"gupvm {version('gupvm')}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = commands.add_parser("run", help="configure, build, boot and test (exit 0 passed, 1 failed, "
                                           "2 bad input, 3 build or boot failure)")
     _add_build_options(run)
-    run.add_argument("--plan", default="smoke", help=f"{', '.join(available_plans())} or a .toml file")
+    _add_plan_option(run)
     run.add_argument("--accel", choices=ACCELS, default="auto",
                      help="auto uses KVM only when a probe boot reaches the kernel (default: auto)")
     run.add_argument("--clock", choices=("auto", *CLOCKS), default="auto",
@@ -80,15 +103,32 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--junit", type=Path, help="where to write JUnit XML (default: junit.xml in the run directory)")
     run.add_argument("--boot-timeout", type=float, default=120.0, help="seconds for the guest to reach init")
     run.add_argument("--run-timeout", type=float, default=1800.0, help="seconds for one whole boot, steps included")
+    run.add_argument("--kcidb", type=Path, metavar="FILE", help=f"also write the run as KCIDB JSON "
+                                                               f"(schema v{kcidb.SCHEMA_VERSION})")
     run.add_argument("--git-bisect-codes", action="store_true",
                      help="exit as 'git bisect run' expects: 0 passed, 1 failed, 125 the commit cannot be tested "
                           "(build or boot failure, config not met), 128 bad input or infrastructure trouble")
-    bisect_parser = commands.add_parser("bisect", help="find the commit that broke GUP (exit 0 culprit named and "
-                                                       "confirmed, 1 none confirmed, 2 bad input, 3 infrastructure)")
-    _add_build_options(bisect_parser)
-    bisect.add_arguments(bisect_parser)
     build = commands.add_parser("build", help="configure and build only")
     _add_build_options(build)
+    cells_parser = commands.add_parser("cells", help="list the cells (kernel x arch x plan) a run would have")
+    _add_build_options(cells_parser)
+    _add_plan_option(cells_parser)
+    cells_parser.add_argument("--json", action="store_true", help="as JSON: id, kernel, arch, plan, build, shard")
+    shell_parser = commands.add_parser("shell", help="boot the kernel (built if need be) with the plan's setup "
+                                                     "and hand its console over; Ctrl-] or poweroff ends it")
+    _add_build_options(shell_parser)
+    _add_plan_option(shell_parser)
+    shell_parser.add_argument("--accel", choices=ACCELS, default="auto")
+    shell_parser.add_argument("--boot-timeout", type=float, default=120.0, help="seconds for the guest to reach init")
+    merge_parser = commands.add_parser("merge", help="merge the run directories of shards into one result "
+                                                     "(exits like a run)")
+    merge_parser.add_argument("out", type=Path, metavar="OUT", help="a new directory for the merged result")
+    merge_parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    merge_parser.add_argument("--kcidb", type=Path, metavar="FILE", help="also write the merged run as KCIDB JSON")
+    bisect_parser = commands.add_parser("bisect", help="find the commit that broke GUP (exit 0 culprit named and "
+                                                       "confirmed, 1 none confirmed, 2 bad input, 3 infrastructure)")
+    _add_build_options(bisect_parser, many_kernels=False)
+    bisect.add_arguments(bisect_parser)
     compare_parser = commands.add_parser("compare", help="compare two runs' steps and timings, offline (exit 0 clean, "
                                                    "1 new failure or slowdown, 2 bad input, 3 base broken)")
     compare_parser.add_argument("base", type=Path, metavar="BASE_RUN", help="a run directory, or a directory of runs")
@@ -99,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     presubmit_parser = commands.add_parser(
         "presubmit", help="a patch series against its base: new failures and timing changes (exit 0 clean, "
                           "1 new failure or slowdown, 2 bad input, 3 base broken or build/boot infrastructure)")
-    _add_build_options(presubmit_parser)
+    _add_build_options(presubmit_parser, many_kernels=False)
     presubmit_parser.add_argument("--base", metavar="REF", help="the base (its merge-base with the head); "
                                   "default: the current branch's upstream")
     presubmit_parser.add_argument("--head", metavar="REF",
@@ -136,6 +176,11 @@ def _new_run_dir(base: Path) -> Path:
     raise UsageError(f"--out {base}: cannot make a fresh run directory there")
 
 
+def _kernel_specs(args: argparse.Namespace) -> list[str]:
+    specs = args.kernel_src or []
+    return [specs] if isinstance(specs, str) else specs
+
+
 def _check_options(args: argparse.Namespace) -> None:
     """Everything the command line says, checked before anything is unpacked, built or written."""
     preflight.jobs(args.jobs)
@@ -144,65 +189,144 @@ def _check_options(args: argparse.Namespace) -> None:
         preflight.positive_seconds("--run-timeout", args.run_timeout)
         if args.junit is not None:
             preflight.writable_file("--junit", args.junit)
+        if args.samples is not None and args.samples < 1:
+            raise UsageError(f"--samples {args.samples}: give a positive number of samples")
+        accel_for_clock(args.clock, args.accel)  # a clash of the two is bad input: stop before building
     preflight.writable_directory("--out", args.out)
     preflight.writable_directory("--cache-dir", args.cache_dir)
     preflight.kbuild_safe("--cache-dir", args.cache_dir)  # builds and unpacked trees live there
-    if args.kernel_src and not args.kernel_src.startswith("debian:"):
-        preflight.kbuild_safe("--kernel-src", Path(args.kernel_src).expanduser())
+    for spec in _kernel_specs(args):
+        if not spec.startswith("debian:"):
+            preflight.kbuild_safe("--kernel-src", Path(spec).expanduser())
 
 
-def _run(args: argparse.Namespace) -> int:
-    plan = load_plan(args.plan) if args.command == "run" else None
-    _check_options(args)
+@dataclass(frozen=True)
+class _Selection:
+    every: tuple[cells.Cell, ...]  # the command line's cells
+    mine: tuple[cells.Cell, ...]  # this shard's
+    shard: cells.Shard | None
+    note: str  # where the shard came from
+
+
+def _select(args: argparse.Namespace) -> _Selection:
+    plans = (args.plan or [DEFAULT_PLAN]) if args.command != "build" else None
+    arches = [arch.name for arch in select_arches(args.arch)]
+    every = cells.product(args.kernel_src or [source.DEFAULT_SOURCE], arches, plans)
+    if not args.shard:
+        return _Selection(every, every, None, "")
+    shard, note = cells.parse_shard(args.shard, os.environ)
+    return _Selection(every, cells.shard_cells(every, shard), shard, note)
+
+
+def _list_cells(args: argparse.Namespace) -> int:
+    selection = _select(args)
+    for plan in dict.fromkeys(cell.plan for cell in selection.every if cell.plan):
+        load_plan(plan)
+    if not args.json:
+        print("\n".join(cell.id for cell in selection.mine))
+        return exit_codes.PASSED
+    numbers = cells.shard_numbers(selection.every, selection.shard.total) if selection.shard else {}
+    print(json.dumps([{"id": cell.id, "kernel": cell.kernel, "arch": cell.arch, "plan": cell.plan,
+                       "build": cell.build_id, "suite": cell.suite_name, "shard": numbers.get(cell.build_id)}
+                      for cell in selection.mine], indent=2))
+    return exit_codes.PASSED
+
+
+def _plans(args: argparse.Namespace, selection: _Selection) -> dict[str, Plan]:
+    plans = {cell.plan: load_plan(cell.plan) for cell in selection.every if cell.plan}
     if getattr(args, "samples", None) is not None:
-        if args.samples < 1:
-            raise UsageError(f"--samples {args.samples}: give a positive number of samples")
-        plan = samples.with_samples(plan, args.samples)
-    if args.command == "run":
-        accel_for_clock(args.clock, args.accel)  # a clash of the two is bad input: stop before building
-    # Decided now: a later change of directory cannot send the results elsewhere.
-    args.out, args.cache_dir = args.out.absolute(), args.cache_dir.absolute()
-    junit = getattr(args, "junit", None) and args.junit.absolute()
-    requests = tuple(
-        (arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add, plan.kconfig if plan else ()))
-        for arch in select_arches(args.arch)
-    )
-    git_codes = getattr(args, "git_bisect_codes", False)
-    tree = Path(args.kernel_src or "").expanduser()
-    if git_codes and (tree / "Kbuild").is_file() and not any(
-            (tree / "mm" / name).is_file() for name in ("gup_test.c", "gup_benchmark.c")):
-        print("gupvm: this commit has no mm/gup_test.c or mm/gup_benchmark.c: it cannot be tested", file=sys.stderr)
-        return GIT_CANNOT_TEST
-    preflight.host_tools([arch for arch, _ in requests], boots=plan is not None)
+        plans = {name: samples.with_samples(plan, args.samples) for name, plan in plans.items()}
+    return plans
+
+
+def _options(args: argparse.Namespace, selection: _Selection, plans: dict[str, Plan],
+             reporter: progress.Reporter) -> runner.RunOptions:
+    """What runs where: this shard's cells grouped by kernel build, the sources resolved, a fresh run directory."""
+    plan_options = tuple(dict.fromkeys(option for plan in plans.values() for option in plan.kconfig))
+    requests = {arch.name: (arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add, plan_options))
+                for arch in select_arches(args.arch)}
+    preflight.host_tools([arch for arch, _ in requests.values()], boots=bool(plans))
     preflight.free_disk(args.cache_dir)
-    kernel_source = source.resolve(args.kernel_src, args.cache_dir)
-    run_dir = _new_run_dir(args.out).resolve()
-    junit_path = junit or run_dir / "junit.xml"
-    options = runner.RunOptions(
-        source=kernel_source,
-        requests=requests,
-        plan=plan,
+    if selection.note:
+        reporter.note(f"{selection.note}: {len(selection.mine)} of {len(selection.every)} cells")
+    sources = {}
+    for kernel in dict.fromkeys(cell.kernel for cell in selection.mine):
+        what = "unpack" if kernel.startswith("debian:") else "source"
+        with reporter.stage(f"{cells.kernel_label(kernel)} {what}"):
+            sources[kernel] = source.resolve(kernel, args.cache_dir)
+    targets = tuple(
+        runner.BuildTarget(sources[group[0].kernel], *requests[group[0].arch],
+                           tuple((cell, plans.get(cell.plan)) for cell in group))
+        for group in cells.builds(selection.mine).values()
+    )
+    return runner.RunOptions(
+        targets=targets,
         jobs=args.jobs,
         accel=getattr(args, "accel", "tcg"),
         cache_dir=args.cache_dir,
-        run_dir=run_dir,
+        run_dir=_new_run_dir(args.out).resolve(),
         limits=BootLimits(getattr(args, "boot_timeout", 120.0), getattr(args, "run_timeout", 1800.0)),
         clock=getattr(args, "clock", "auto"),
     )
-    try:
-        suites = runner.run(options, announce=lambda line: print(line, flush=True))
-    except UsageError as error:
-        if not git_codes:  # a config this commit cannot meet
-            raise
-        print(f"gupvm: {error} (exit {GIT_CANNOT_TEST} for git bisect: cannot test this commit)", file=sys.stderr)
+
+
+def _shell(args: argparse.Namespace) -> int:
+    if not sys.stdin.isatty():
+        raise UsageError("gupvm shell needs a terminal on its standard input; run it from one")
+    _check_options(args)
+    selection = _select(args)
+    if len(selection.mine) != 1:
+        raise UsageError(f"gupvm shell boots one kernel with one plan's setup; this command line has "
+                         f"{len(selection.mine)} cells (give at most one --kernel-src, --arch and --plan)")
+    plans = _plans(args, selection)
+    with progress.reporter_for() as reporter:
+        options = _options(args, selection, plans, reporter)
+    return shell.run(options)
+
+
+def _untestable_commit(args: argparse.Namespace) -> bool:
+    """--git-bisect-codes on a tree from before gup_benchmark: a commit git bisect must skip."""
+    trees = [Path(spec).expanduser() for spec in _kernel_specs(args) if not spec.startswith("debian:")]
+    return any((tree / "Kbuild").is_file() and not any((tree / "mm" / name).is_file()
+                                                       for name in ("gup_test.c", "gup_benchmark.c"))
+               for tree in trees)
+
+
+def _run(args: argparse.Namespace) -> int:
+    _check_options(args)
+    # Decided now: a later change of directory cannot send the results elsewhere.
+    args.out, args.cache_dir = args.out.absolute(), args.cache_dir.absolute()
+    junit = getattr(args, "junit", None) and args.junit.absolute()
+    git_codes = getattr(args, "git_bisect_codes", False)
+    if git_codes and _untestable_commit(args):
+        print("gupvm: this commit has no mm/gup_test.c or mm/gup_benchmark.c: it cannot be tested", file=sys.stderr)
         return GIT_CANNOT_TEST
+    selection = _select(args)
+    plans = _plans(args, selection)
+    with progress.reporter_for() as reporter:
+        options = _options(args, selection, plans, reporter)
+        try:
+            suites = runner.run(options, reporter)
+        except UsageError as error:
+            if not git_codes:  # a config this commit cannot meet
+                raise
+            print(f"gupvm: {error} (exit {GIT_CANNOT_TEST} for git bisect: cannot test this commit)", file=sys.stderr)
+            return GIT_CANNOT_TEST
+    run_dir = options.run_dir
+    junit_path = junit or run_dir / "junit.xml"
     report_failed = False
     with interrupt.shielded():  # a second signal now must not cost the results
         try:
-            report.write_reports(suites, run_dir, junit_path)
-        except InfrastructureError as error:
+            report.write_reports(suites, run_dir, run_dir / "junit.xml")  # the run directory is whole for merge
+            if junit_path != run_dir / "junit.xml":
+                junit_path.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(run_dir / "junit.xml", junit_path)
+        except (InfrastructureError, OSError) as error:
             print(f"gupvm: error: {error}", file=sys.stderr)
             report_failed, junit_path = True, run_dir / "junit.xml"
+        merge.write_manifest(run_dir, selection.every, selection.mine, selection.shard)
+        if getattr(args, "kcidb", None):
+            kcidb.write(args.kcidb, json.loads(report.results_json(suites)))
         print(report.summary(suites))
         print(f"gupvm: results in {run_dir}, JUnit in {junit_path}", flush=True)
     code = exit_codes.decide(
@@ -214,6 +338,14 @@ def _run(args: argparse.Namespace) -> int:
     if git_codes and code not in (exit_codes.PASSED, exit_codes.TEST_FAILED) and not interrupt.received():
         stages = {failure_stage(suite.build, suite.boot) for suite in suites} - {""}
         return GIT_CANNOT_TEST if stages and "infra" not in stages and not report_failed else GIT_ABORT
+    return code
+
+
+def _merge(args: argparse.Namespace) -> int:
+    code, line = merge.merge_runs(args.out, args.run_dirs)
+    if args.kcidb:
+        kcidb.write(args.kcidb, json.loads((args.out / "results.json").read_text()))
+    print(line)
     return code
 
 
@@ -259,6 +391,17 @@ def _presubmit(args: argparse.Namespace) -> int:
     return presubmit.run(options, announce=lambda line: print(line, flush=True))
 
 
+_COMMANDS = {
+    "cache": lambda args: cache.run(args.cache_dir, args.action, args.older_than),
+    "bisect": lambda args: bisect.run_command(args, _new_run_dir),
+    "cells": _list_cells,
+    "compare": _compare,
+    "merge": _merge,
+    "presubmit": _presubmit,
+    "shell": _shell,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     git_codes = "--git-bisect-codes" in (sys.argv[1:] if argv is None else argv)  # a usage error aborts it too
     try:
@@ -267,17 +410,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "doctor":
                 preflight.writable_directory("--cache-dir", args.cache_dir)
                 return doctor.run(args.cache_dir)
-            if args.command == "cache":
-                if args.older_than < 0:
-                    raise UsageError(f"--older-than {args.older_than:g}: give a number of days, 0 or more")
-                return cache.run(args.cache_dir, args.action, args.older_than)
-            if args.command == "bisect":
-                return bisect.run_command(args, _new_run_dir)
-            if args.command == "compare":
-                return _compare(args)
-            if args.command == "presubmit":
-                return _presubmit(args)
-            return _run(args)
+            if args.command == "cache" and args.older_than < 0:
+                raise UsageError(f"--older-than {args.older_than:g}: give a number of days, 0 or more")
+            return _COMMANDS.get(args.command, _run)(args)
     except GupvmError as error:
         print(f"gupvm: error: {error}", file=sys.stderr)
         return GIT_ABORT if git_codes else error.exit_code

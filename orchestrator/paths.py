@@ -4,11 +4,18 @@ import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.resources import files
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-KCONFIGS_DIR = PROJECT_ROOT / "kconfigs"
-PLANS_DIR = PROJECT_ROOT / "selftests"
+
+def _package_dir(package: str) -> Path:
+    """A folder of data installed as a package: kconfigs/ and selftests/ of the checkout, in a wheel too."""
+    return Path(str(files(package)))
+
+
+ARCHES_DIR = _package_dir("orchestrator") / "arches"
+KCONFIGS_DIR = _package_dir("orchestrator.kconfigs")
+PLANS_DIR = _package_dir("orchestrator.plans")
 
 
 def default_cache_dir() -> Path:

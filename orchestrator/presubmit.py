@@ -12,11 +12,12 @@ yet been seen twice, up to the clock's limit.
 """
 
 import dataclasses
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import compare, compare_report, report, runner, source
+from orchestrator import compare, compare_report, progress, report, runner, source
 from orchestrator.arches import Arch
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest, parse_config
@@ -106,11 +107,12 @@ class _Session:
     def run(self, kernel: source.KernelSource, run_dir: Path, plan: Plan | None) -> Path:
         run_dir.mkdir(parents=True)
         run_options = runner.RunOptions(
-            source=kernel, requests=self.options.requests, plan=plan, jobs=self.options.jobs,
+            targets=runner.single_kernel_targets(kernel, str(self.worktree.path), self.options.requests, plan),
+            jobs=self.options.jobs,
             accel=self.options.accel, cache_dir=self.options.cache_dir, run_dir=run_dir, limits=self.options.limits,
             clock=self.options.clock,
         )
-        suites = runner.run(run_options, announce=lambda line: None)
+        suites = runner.run(run_options, progress.LineReporter(io.StringIO()))  # its own lines say enough
         report.write_reports(suites, run_dir, run_dir / "junit.xml")
         return run_dir
 

@@ -106,10 +106,29 @@ reboot -f
 """
 
 
+_SHELL_TAIL = r"""# The plan's programs are on PATH. poweroff is the guest's way out: with
+# QEMU's -no-reboot a reboot ends QEMU.
+printf '#!/bin/sh\nexec reboot -f\n' > /gupvm/poweroff
+chmod +x /gupvm/poweroff
+export PS1='gupvm# '
+setsid cttyhack sh
+reboot -f
+"""
+
+
+def _setup_lines(plan: Plan, arch: Arch) -> list[str]:
+    hugetlb_pages = plan.setup.hugetlb_mb * (1 << 20) // arch.huge_page_size
+    return [shlex.join(["setup", str(hugetlb_pages), plan.setup.thp]), 'echo "@@gupvm ready $(uname -r)"']
+
+
+def render_shell_init(plan: Plan, arch: Arch) -> str:
+    """An init that does the plan's setup, then gives the console to an interactive shell."""
+    return _INIT_HEAD + "\n".join(_setup_lines(plan, arch)) + "\n" + _SHELL_TAIL
+
+
 def render_init(plan: Plan, arch: Arch, commands: tuple[StepCommand, ...]) -> str:
     """The guest's init: the plan's setup, then each step's command on this tree (or its skip, with the reason)."""
-    hugetlb_pages = plan.setup.hugetlb_mb * (1 << 20) // arch.huge_page_size
-    lines = [shlex.join(["setup", str(hugetlb_pages), plan.setup.thp]), 'echo "@@gupvm ready $(uname -r)"']
+    lines = _setup_lines(plan, arch)
     for index, (step, command) in enumerate(zip(plan.steps, commands, strict=True), start=1):
         if command.skip_reason:
             lines.append(shlex.join(["skip", str(index), step.name, command.skip_reason]))

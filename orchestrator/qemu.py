@@ -49,15 +49,19 @@ _PR_SET_PDEATHSIG = 1
 
 
 def qemu_command(
-    arch: Arch, accel: str, kernel: Path, initrd: Path | None, append: str, clock: Clock = CLOCKS["realtime"]
+    arch: Arch, accel: str, kernel: Path, initrd: Path | None, append: str, clock: Clock = CLOCKS["realtime"],
+    console_signals: bool = True,
 ) -> list[str]:
+    """console_signals=False: Ctrl-C on the console goes to the guest instead of stopping QEMU."""
+    console = ["-serial", "stdio"] if console_signals else [
+        "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"]
     command = [
         arch.qemu_binary,
         "-machine", f"{arch.qemu_machine},accel={accel}",
         "-cpu", "host" if accel == "kvm" else "max",
         "-smp", str(GUEST_CPUS),
         "-m", str(arch.memory_mb),
-        "-nodefaults", "-display", "none", "-serial", "stdio",
+        "-nodefaults", "-display", "none", *console,
         "-no-reboot",
         "-kernel", str(kernel),
         "-append", append,

@@ -83,8 +83,8 @@ def _excerpt(text: str) -> str:
     return clean(excerpt)
 
 
-def _stage_case(suite: SuiteResult, name: str, stage: StageResult) -> TestCase:
-    case = TestCase(name, classname=clean(suite.name), elapsed_sec=stage.seconds,
+def _stage_case(suite: SuiteResult, name: str, stage: StageResult, seconds: float) -> TestCase:
+    case = TestCase(name, classname=clean(suite.name), elapsed_sec=seconds,
                     stdout=_excerpt(stage.detail) if stage.detail else None)
     if stage.status in ("failed", "interrupted"):
         case.add_failure_info(message=clean(stage.message), failure_type=f"{name}-{stage.status}")
@@ -119,29 +119,42 @@ def _ktap_cases(suite: SuiteResult, result: StepResult) -> list[TestCase]:
     return cases
 
 
+def _cases(suite: SuiteResult) -> list[tuple[TestCase, dict[str, str]]]:
+    """The suite's testcases with their figures. Times add up to the suite's wall time: the boot's own
+    case holds what the boots took beyond the steps, which have cases of their own. Names are unique
+    (CI servers keep only the first of two equal names)."""
+    boot_only = max(suite.boot.seconds - sum(step.seconds for step in suite.steps), 0.0)
+    cases = [(_stage_case(suite, "build", suite.build, suite.build.seconds), {}),
+             (_stage_case(suite, "boot", suite.boot, boot_only), {})]
+    for step in suite.steps:
+        cases += [(_step_case(suite, step), step.figures)] + [(case, {}) for case in _ktap_cases(suite, step)]
+    seen: dict[str, int] = {}
+    for case, _ in cases:
+        seen[case.name] = seen.get(case.name, 0) + 1
+        if seen[case.name] > 1:
+            case.name = f"{case.name} ({seen[case.name]})"
+    return cases
+
+
 def junit_xml(suites: list[SuiteResult]) -> str:
+    cases = [_cases(suite) for suite in suites]
     junit_suites = [
-        TestSuite(
-            clean(suite.name),
-            [_stage_case(suite, "build", suite.build), _stage_case(suite, "boot", suite.boot)]
-            + [case for step in suite.steps for case in [_step_case(suite, step), *_ktap_cases(suite, step)]],
-            properties=_cleaned(suite.properties),
-        )
-        for suite in suites
+        TestSuite(clean(suite.name), [case for case, _ in suite_cases], properties=_cleaned(suite.properties))
+        for suite, suite_cases in zip(suites, cases, strict=True)
     ]
-    return _to_schema(to_xml_report_string(junit_suites, encoding="utf-8"), suites)
+    return _to_schema(to_xml_report_string(junit_suites, encoding="utf-8"),
+                      [[figures for _, figures in suite_cases] for suite_cases in cases])
 
 
-def _to_schema(xml_text: str, suites: list[SuiteResult]) -> str:
+def _to_schema(xml_text: str, figures: list[list[dict[str, str]]]) -> str:
     """junit-xml's output, kept to junit-10.xsd, plus each step's figures as <properties> of its testcase
     (as pytest's record_property writes them: the one place gupvm's JUnit goes beyond that schema)."""
     root = _schema_only(ElementTree.fromstring(xml_text))
-    for suite_element, suite in zip(root.iter("testsuite"), suites, strict=True):
-        figures = {clean(step.step.name): step.figures for step in suite.steps}
-        for case in suite_element.iter("testcase"):
-            if figures.get(case.get("name")):
+    for suite_element, suite_figures in zip(root.iter("testsuite"), figures, strict=True):
+        for case, case_figures in zip(suite_element.iter("testcase"), suite_figures, strict=True):
+            if case_figures:
                 properties = ElementTree.Element("properties")
-                for key, value in figures[case.get("name")].items():
+                for key, value in case_figures.items():
                     ElementTree.SubElement(properties, "property", name=clean(key), value=clean(value))
                 case.insert(0, properties)
     return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)

@@ -1,19 +1,23 @@
-"""One gupvm run: for each arch, configure, build, boot the plan, check, report.
+"""One gupvm run: for each kernel build, configure, build, then boot each plan of it, check, report.
 
-Every arch is configured and verified before any kernel is built, so a
+Every build is configured and verified before any kernel is built, so a
 config that cannot be satisfied stops the run early. The guest's programs
 need no config: they are built meanwhile, at low priority, on the core that
-the single-threaded config steps leave idle.
+the single-threaded config steps leave idle. A signal (SIGINT, SIGTERM)
+stops the run where it is; what finished is reported, the rest is marked.
 """
 
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import boot, build, config, guest, gup_programs, hostfacts, interrupt, protocol, qemu
+from orchestrator import boot, build, cells, config, guest, gup_programs, hostfacts, interrupt, progress, protocol, qemu
 from orchestrator.arches import Arch
+from orchestrator.cells import Cell
 from orchestrator.check import StepResult, check_step
 from orchestrator.errors import InfrastructureError
 from orchestrator.interrupt import Interrupted, signal_name
@@ -23,10 +27,34 @@ from orchestrator.source import KernelSource
 
 
 @dataclass(frozen=True)
-class RunOptions:
+class BuildTarget:
+    """One kernel build, (kernel, arch), and the cells that boot it."""
+
     source: KernelSource
-    requests: tuple[tuple[Arch, config.ConfigRequest], ...]
-    plan: Plan | None  # None: build only
+    arch: Arch
+    request: config.ConfigRequest
+    cells: tuple[tuple[Cell, Plan | None], ...]  # plan None: build only
+
+    @property
+    def name(self) -> str:
+        return self.cells[0][0].build_id
+
+    def run_file(self, run_dir: Path, kind: str, suffix: str = "") -> Path:
+        return run_dir / f"{kind}-{self.cells[0][0].build_stem}{suffix}"
+
+
+def single_kernel_targets(kernel_source: KernelSource, spec: str,
+                          requests: tuple[tuple[Arch, config.ConfigRequest], ...],
+                          plan: Plan | None) -> tuple[BuildTarget, ...]:
+    """One kernel on each requested arch with one plan (or build only): what bisect and presubmit run."""
+    arches = {arch.name: (arch, request) for arch, request in requests}
+    product = cells.product([spec], list(arches), [plan.name] if plan else None)
+    return tuple(BuildTarget(kernel_source, *arches[cell.arch], ((cell, plan),)) for cell in product)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    targets: tuple[BuildTarget, ...]
     jobs: int
     accel: str
     cache_dir: Path
@@ -37,59 +65,76 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class Configured:
-    arch: Arch
+    target: BuildTarget
     final: config.FinalConfig
     build_dir: Path
 
 
-def run(options: RunOptions, announce=print) -> list[SuiteResult]:
+def run(options: RunOptions, reporter: progress.Reporter) -> list[SuiteResult]:
+    try:
+        with _prepared(options, reporter) as (configured, tools):
+            suites = []
+            for item in configured:
+                if signum := interrupt.received():  # an earlier build was interrupted
+                    stopped = StageResult("skipped", f"not run: {signal_name(signum)} stopped gupvm")
+                    suites += _not_run(item.target, stopped)
+                    continue
+                suites += run_target(options, item, tools[item.target.name], reporter)
+            return suites
+    except Interrupted as signal:
+        stopped = StageResult("interrupted", f"{signal.name} during the config")
+        return [suite for target in options.targets for suite in _not_run(target, stopped)]
+
+
+def _not_run(target: BuildTarget, build_stage: StageResult) -> list[SuiteResult]:
+    return [SuiteResult(cell.suite_name, {"arch": target.arch.name}, build_stage,
+                        StageResult("skipped", "the build did not finish"), ()) for cell, _ in target.cells]
+
+
+@contextmanager
+def _prepared(options: RunOptions, reporter: progress.Reporter) -> Iterator[tuple[list[Configured], dict[str, Future]]]:
+    """Every target configured, with its guest programs building in the background."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         tools = {
-            arch.name: pool.submit(guest.build_guest_tools, options.source, arch, options.cache_dir,
-                                   options.run_dir / f"guest-{arch.name}.log")
-            for arch, _ in options.requests
+            target.name: pool.submit(guest.build_guest_tools, target.source, target.arch, options.cache_dir,
+                                     target.run_file(options.run_dir, "guest", ".log"))
+            for target in options.targets
         }
         try:
-            configured = configure_all(options)
-        except Interrupted as signal:
-            pool.shutdown(cancel_futures=True)
-            stopped = StageResult("interrupted", f"{signal.name} during the config")
-            return [_not_run(options, arch, stopped) for arch, _ in options.requests]
+            configured = configure_all(options, reporter)
+            yield configured, tools
         except BaseException:
             pool.shutdown(cancel_futures=True)
             raise
-        suites = []
-        for item in configured:
-            if signum := interrupt.received():  # an earlier arch was interrupted
-                name = signal_name(signum)
-                suites.append(_not_run(options, item.arch, StageResult("skipped", f"not run: {name} stopped gupvm")))
-                continue
-            announce(f"gupvm: {item.arch.name}: building {options.source.identity} (config {item.final.hash})")
-            suites.append(run_suite(options, item, tools[item.arch.name]))
         if interrupt.received():
             pool.shutdown(cancel_futures=True)
-        return suites
 
 
-def _not_run(options: RunOptions, arch: Arch, build_stage: StageResult) -> SuiteResult:
-    return SuiteResult(f"{arch.name} linux-{options.source.version}", {"arch": arch.name}, build_stage,
-                       StageResult("skipped", "the build did not finish"), ())
+def prepare_one(options: RunOptions, reporter: progress.Reporter) -> tuple[Configured, build.BuiltKernel,
+                                                                           guest.GuestTools]:
+    """The single target's config, kernel and guest programs, for booting it some other way (gupvm shell)."""
+    with _prepared(options, reporter) as (configured, tools):
+        (item,) = configured
+        return (item, *build_target(options, item, tools[item.target.name], reporter))
 
 
-def configure_all(options: RunOptions) -> list[Configured]:
+def configure_all(options: RunOptions, reporter: progress.Reporter) -> list[Configured]:
     configured = []
-    for arch, request in options.requests:
-        build_dir = build.build_dir_for(options.cache_dir, options.source, arch, request.key())
-        log = options.run_dir / f"build-{arch.name}.log"
-        with build.build_dir_lock(build_dir):
-            final = config.configure(options.source, arch, request, build_dir, options.cache_dir, log, options.jobs)
-        (options.run_dir / f"config-{arch.name}").write_text(final.text)
-        configured.append(Configured(arch, final, build_dir))
+    for target in options.targets:
+        build_dir = build.build_dir_for(options.cache_dir, target.source, target.arch, target.request.key())
+        log = target.run_file(options.run_dir, "build", ".log")
+        with reporter.stage(f"{target.name} config"), build.build_dir_lock(build_dir):
+            final = config.configure(target.source, target.arch, target.request, build_dir, options.cache_dir, log,
+                                     options.jobs)
+        target.run_file(options.run_dir, "config").write_text(final.text)
+        configured.append(Configured(target, final, build_dir))
     return configured
 
 
-def run_suite(options: RunOptions, item: Configured, tools: Future) -> SuiteResult:
-    arch, source = item.arch, options.source
+def run_target(options: RunOptions, item: Configured, tools: Future,
+               reporter: progress.Reporter) -> list[SuiteResult]:
+    target = item.target
+    arch, source = target.arch, target.source
     properties = {
         "arch": arch.name,
         "kernel_source": source.identity,
@@ -100,33 +145,71 @@ def run_suite(options: RunOptions, item: Configured, tools: Future) -> SuiteResu
         "pae": "yes" if arch.pae else "no",
         "bits": str(arch.bits),
     }
-    name = f"{arch.name} linux-{source.version}"
     started = time.monotonic()
     try:
-        with build.build_dir_lock(item.build_dir):
-            kernel = build.build_kernel(options.source, arch, item.final, item.build_dir, options.jobs,
-                                        options.run_dir / f"build-{arch.name}.log", options.cache_dir / "kernels")
-        guest_tools = tools.result()
+        kernel, guest_tools = build_target(options, item, tools, reporter)
     except InfrastructureError as error:
         failed = StageResult("failed", str(error).splitlines()[0], time.monotonic() - started, str(error))
-        return SuiteResult(name, properties, failed, StageResult("skipped", "the build failed"), ())
+        return [SuiteResult(cell.suite_name, properties, failed, StageResult("skipped", "the build failed"), ())
+                for cell, _ in target.cells]
     except Interrupted as signal:
         stopped = StageResult("interrupted", f"{signal.name} during the build", time.monotonic() - started)
-        return SuiteResult(name, properties, stopped, StageResult("skipped", "the build did not finish"), ())
+        return [SuiteResult(cell.suite_name, properties, stopped, StageResult("skipped", "the build did not finish"),
+                            ()) for cell, _ in target.cells]
     properties.update(kernel_release=kernel.release, kernel_build="rebuilt" if kernel.rebuilt else "cached")
     build_stage = StageResult("passed", "" if kernel.rebuilt else "cached", time.monotonic() - started)
-    if options.plan is None:
-        return SuiteResult(name, properties, build_stage, StageResult("skipped", "build only"), ())
-    plan = options.plan
+    suites = []
+    for cell, plan in target.cells:
+        if plan is None:
+            suites.append(SuiteResult(cell.suite_name, properties, build_stage,
+                                      StageResult("skipped", "build only"), ()))
+        elif signum := interrupt.received():
+            suites.append(SuiteResult(cell.suite_name, properties, build_stage,
+                                      StageResult("skipped", f"not run: {signal_name(signum)} stopped gupvm"), ()))
+        else:
+            suites.append(run_cell(options, item, cell, plan, kernel, guest_tools, dict(properties), build_stage,
+                                   reporter))
+        # The next cell boots the same kernel: its time is the first cell's.
+        build_stage = StageResult("passed", f"the kernel of {target.cells[0][0].id}", 0.0)
+    return suites
+
+
+def build_target(options: RunOptions, item: Configured, tools: Future,
+                 reporter: progress.Reporter) -> tuple[build.BuiltKernel, guest.GuestTools]:
+    """The kernel, built or from the cache, and the guest's programs."""
+    target = item.target
+    started = time.monotonic()
+    log = target.run_file(options.run_dir, "build", ".log")
+    watch = progress.BuildWatch(log, progress.last_build(options.cache_dir, item.final.hash))
+    with reporter.stage(f"{target.name} build", watch.detail) as stage, build.build_dir_lock(item.build_dir):
+        kernel = build.build_kernel(target.source, target.arch, item.final, item.build_dir, options.jobs, log,
+                                    options.cache_dir / "kernels")
+        stage.result = f"{watch.compiled()} files compiled" if kernel.rebuilt else "cached"
+    if kernel.rebuilt:
+        progress.record_build(options.cache_dir, item.final.hash, watch.compiled(), time.monotonic() - started)
+    if not tools.done():
+        with reporter.stage(f"{target.name} guest programs"):
+            tools.result()
+    return kernel, tools.result()
+
+
+def run_cell(options: RunOptions, item: Configured, cell: Cell, plan: Plan, kernel: build.BuiltKernel,
+             guest_tools: guest.GuestTools, properties: dict[str, str], build_stage: StageResult,
+             reporter: progress.Reporter) -> SuiteResult:
+    arch, source = item.target.arch, item.target.source
     properties["plan"] = plan.name
     commands = gup_programs.plan_commands(plan, arch, source.version, gup_programs.tree_programs(source.selftests_dir))
+    console_log = options.run_dir / f"console-{cell.file_stem}.log"
+    started = time.monotonic()
     try:
         clock, accel = qemu.choose_clock_and_accel(options.clock, options.accel, arch, kernel.image, options.cache_dir)
         properties.update(accel=accel, clock=clock.name, **hostfacts.host_facts(arch))
-        record = _boot(options, arch, accel, kernel, guest_tools, clock, commands)
+        watch = progress.ConsoleWatch(console_log, len(plan.steps))
+        with reporter.stage(f"{cell.id} boot", watch.detail):
+            record = _boot(options, item.target, plan, accel, clock, commands, kernel, guest_tools, console_log)
     except InfrastructureError as error:
-        failed = StageResult("failed", str(error).splitlines()[0], 0.0, str(error))
-        return SuiteResult(name, properties, build_stage, failed, ())
+        failed = StageResult("failed", str(error).splitlines()[0], time.monotonic() - started, str(error))
+        return SuiteResult(cell.suite_name, properties, build_stage, failed, ())
     except Interrupted as signal:  # before the first boot began
         record = boot.BootRecord({}, 0, 0.0, (), signal.name)
     properties["boots"] = str(record.boots)
@@ -140,14 +223,13 @@ def run_suite(options: RunOptions, item: Configured, tools: Future) -> SuiteResu
         boot_stage = StageResult("interrupted", f"{record.interrupted} during {where}", record.seconds)
         steps += [StepResult(step, "skipped", f"not run: {record.interrupted} stopped gupvm", 0.0, "")
                   for step in plan.steps[len(steps):]]
-    return SuiteResult(name, properties, build_stage, boot_stage, tuple(steps))
+    return SuiteResult(cell.suite_name, properties, build_stage, boot_stage, tuple(steps))
 
 
-def _boot(options: RunOptions, arch: Arch, accel: str, kernel: build.BuiltKernel, tools: guest.GuestTools,
-          clock: qemu.Clock, commands: tuple[gup_programs.StepCommand, ...]):
-    assert options.plan is not None
+def _boot(options: RunOptions, target: BuildTarget, plan: Plan, accel: str, clock: qemu.Clock,
+          commands: tuple[gup_programs.StepCommand, ...], kernel: build.BuiltKernel, tools: guest.GuestTools,
+          console_log: Path) -> boot.BootRecord:
     with tempfile.TemporaryDirectory(prefix="gupvm-") as scratch:
         initramfs = Path(scratch) / "initramfs.cpio"
-        guest.write_initramfs(tools, protocol.render_init(options.plan, arch, commands), initramfs)
-        console_log = options.run_dir / f"console-{arch.name}.log"
-        return boot.run_plan(arch, accel, kernel.image, initramfs, options.plan, console_log, options.limits, clock)
+        guest.write_initramfs(tools, protocol.render_init(plan, target.arch, commands), initramfs)
+        return boot.run_plan(target.arch, accel, kernel.image, initramfs, plan, console_log, options.limits, clock)

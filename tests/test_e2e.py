@@ -66,8 +66,9 @@ def test_run_directory_keeps_everything(smoke_run):
     run_dirs = list((workdir / "out").iterdir())
     assert len(run_dirs) == 1
     names = {path.name for path in run_dirs[0].iterdir()}
-    assert {"results.json", "console-x86_64.log", "build-x86_64.log", "config-x86_64"} <= names
-    assert "CONFIG_GUP_TEST=y" in (run_dirs[0] / "config-x86_64").read_text().splitlines()
+    assert {"results.json", "junit.xml", "cells.json", "console-debian-6.1-x86_64-smoke.log",
+            "build-debian-6.1-x86_64.log", "config-debian-6.1-x86_64"} <= names
+    assert "CONFIG_GUP_TEST=y" in (run_dirs[0] / "config-debian-6.1-x86_64").read_text().splitlines()
     assert str(run_dirs[0]) in result.stdout
 
 
@@ -203,7 +204,7 @@ def test_smoke_passes_on_every_arch(tmp_path: Path, kernel: str, apt_state_befor
         else:
             assert skipped == {}
     run_dir = next((tmp_path / "out").iterdir())
-    configs = {arch: parse_config((run_dir / f"config-{arch}").read_text()) for arch in suites}
+    configs = {arch: parse_config((run_dir / f"config-debian-6.1-{arch}").read_text()) for arch in suites}
     assert configs["i386"].get("CONFIG_X86_PAE", "n") == "n" and configs["i386"]["CONFIG_HIGHMEM4G"] == "y"
     assert configs["i386-pae"]["CONFIG_X86_PAE"] == "y"
     gup_option = "CONFIG_GUP_BENCHMARK" if series == "5.10" else "CONFIG_GUP_TEST"

@@ -1,0 +1,124 @@
+"""A run as KCIDB JSON, the shape KernelCI's results database takes (kci-dev submits it).
+
+Written from results.json's records, so a merged result converts the same
+way as a single run. The schema version is pinned: a deployment may not
+take the newest minor version yet. Checkouts are identified by gupvm's
+source identity (git trees by their commit, other trees by their content),
+builds by (tree, arch, config), tests by their dotted path under
+gupvm.<arch>.<plan>.
+"""
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+SCHEMA_VERSION = "5.3"
+ORIGIN = "gupvm"
+EXCERPT_CHARS = 16384  # the schema's maxLength of a log_excerpt
+_PATH_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_GIT_IDENTITY = re.compile(r"^git:.*@([0-9a-f]{7,40})")
+_STATUS = {"passed": "PASS", "failed": "FAIL", "crashed": "FAIL", "timeout": "FAIL", "skipped": "SKIP"}
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _part(text: str) -> str:
+    """One component of a dotted test path: letters, digits, - and _ only."""
+    return _PATH_UNSAFE.sub("_", text).strip("_") or "_"
+
+
+def _excerpt(text: str) -> str:
+    text = text.replace("\0", "")
+    return text if len(text) <= EXCERPT_CHARS else text[-EXCERPT_CHARS:]
+
+
+def _checkout(properties: dict) -> dict:
+    identity = properties["kernel_source"]
+    checkout = {
+        "id": f"{ORIGIN}:{_digest(identity)}",
+        "origin": ORIGIN,
+        "comment": identity,
+        "valid": True,
+        "misc": {"source_identity": identity, "kernel_version": properties.get("kernel_version", "")},
+    }
+    if match := _GIT_IDENTITY.match(identity):
+        checkout["git_commit_name"] = match.group(1)
+    return checkout
+
+
+def _build(record: dict, checkout_id: str) -> dict:
+    properties, stage = record["properties"], record["build"]
+    arch = properties["arch"]
+    build = {
+        "id": f"{checkout_id}-{_part(arch)}-{properties['config_hash']}",
+        "checkout_id": checkout_id,
+        "origin": ORIGIN,
+        "architecture": "x86_64" if properties.get("bits") == "64" else "i386",
+        "config_name": f"tinyconfig+gupvm-{arch}",
+        "duration": round(stage["seconds"], 3),
+        "status": "FAIL" if stage["status"] == "failed" else "PASS",
+        "misc": {key: properties[key] for key in ("arch", "config_hash", "kernel_release", "pae")
+                 if key in properties},
+    }
+    if stage["status"] == "failed":
+        build["log_excerpt"] = _excerpt(stage["detail"] or stage["message"])
+    return build
+
+
+def _tests(record: dict, build_id: str) -> list[dict]:
+    properties, boot = record["properties"], record["boot"]
+    if boot["status"] == "skipped":  # build only, or the build failed (the build says so)
+        return []
+    prefix = f"{ORIGIN}.{_part(properties['arch'])}.{_part(properties['plan'])}"
+    environment = {"comment": f"QEMU {properties.get('accel', '')}, gupvm arch {properties['arch']}"}
+
+    def test(path: str, status: str, seconds: float | None, comment: str, excerpt: str = "",
+             misc: dict | None = None) -> dict:
+        entry = {"id": f"{build_id}:{path}", "build_id": build_id, "origin": ORIGIN, "path": path,
+                 "status": status, "environment": environment}
+        if seconds is not None:
+            entry["duration"] = round(seconds, 3)
+        if comment:
+            entry["comment"] = comment
+        if excerpt:
+            entry["log_excerpt"] = _excerpt(excerpt)
+        if misc:
+            entry["misc"] = misc
+        return entry
+
+    tests = [test(f"{prefix}.boot", "ERROR" if boot["status"] == "failed" else "PASS", boot["seconds"],
+                  boot["message"], boot["detail"])]
+    for step in record["steps"]:
+        path = f"{prefix}.{_part(step['name'])}"
+        tests.append(test(path, _STATUS[step["status"]], step["seconds"], step["message"].splitlines()[0]
+                          if step["message"] else "", step["console"] if step["status"] != "passed" else "",
+                          step["figures"]))
+        for index, ktap in enumerate((step["collected"] or {}).get("ktap") or [], start=1):
+            label = f"{ktap.get('title') or ''} {ktap['description']}".strip()
+            status = "SKIP" if ktap.get("directive") == "SKIP" else "PASS" if ktap["ok"] else "FAIL"
+            tests.append(test(f"{path}.{index}_{_part(label)}"[:200], status, None, label))
+    return tests
+
+
+def kcidb_json(records: list[dict]) -> dict:
+    """The KCIDB dataset of results.json's records: each checkout and build once, every test."""
+    major, minor = (int(part) for part in SCHEMA_VERSION.split("."))
+    checkouts: dict[str, dict] = {}
+    builds: dict[str, dict] = {}
+    tests: list[dict] = []
+    for record in records:
+        checkout = _checkout(record["properties"])
+        checkouts.setdefault(checkout["id"], checkout)
+        build = _build(record, checkout["id"])
+        builds.setdefault(build["id"], build)  # the first cell of a build holds its time; the others reuse it
+        tests += _tests(record, build["id"])
+    return {"version": {"major": major, "minor": minor}, "checkouts": list(checkouts.values()),
+            "builds": list(builds.values()), "tests": tests}
+
+
+def write(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(kcidb_json(records), indent=2))

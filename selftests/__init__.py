@@ -1,0 +1,1 @@
+"""gupvm's test plans; the wheel ships this folder as the package orchestrator.plans."""

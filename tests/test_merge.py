@@ -1,0 +1,101 @@
+"""Merging shards' run directories: every cell once, a missing one an error, a duplicate refused."""
+
+import json
+import re
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+from orchestrator.arches import all_arches
+from orchestrator.cells import Shard, product, shard_cells
+from orchestrator.check import check_step
+from orchestrator.errors import UsageError
+from orchestrator.merge import merge_runs, write_manifest
+from orchestrator.report import StageResult, SuiteResult, write_reports
+
+CELLS = product(["debian:6.1"], ["x86_64", "i386", "i386-pae"], ["smoke"])
+
+
+@pytest.fixture(scope="module")
+def suite_of(smoke_61):
+    steps = tuple(check_step(step, capture, all_arches()["x86_64"]) for step, capture in smoke_61.values())
+
+    def make(cell, boot="passed"):
+        return SuiteResult(cell.suite_name, {"arch": cell.arch, "kernel_source": "debian:linux-source-6.1 6.1.1-1",
+                                             "config_hash": "0123456789abcdef", "plan": "smoke", "bits": "64"},
+                           StageResult("passed", "cached", 1.0), StageResult(boot, "1 boot(s)", 30.0),
+                           steps if boot == "passed" else ())
+    return make
+
+
+def shard_dir(tmp_path: Path, suite_of, index: int, total: int, boot="passed") -> Path:
+    run_dir = tmp_path / f"shard-{index}"
+    run_dir.mkdir()
+    mine = shard_cells(CELLS, Shard(index, total))
+    write_reports([suite_of(cell, boot) for cell in mine], run_dir, run_dir / "junit.xml")
+    write_manifest(run_dir, CELLS, mine, Shard(index, total))
+    return run_dir
+
+
+def test_three_shards_merge_into_every_cell_in_run_order(tmp_path: Path, suite_of):
+    dirs = [shard_dir(tmp_path, suite_of, index, 3) for index in (3, 1, 2)]
+    code, line = merge_runs(tmp_path / "merged", dirs)
+    assert code == 0 and "merged 3 of 3 cells from 3 run directories" in line
+    root = ElementTree.parse(tmp_path / "merged/junit.xml").getroot()
+    assert [suite.get("name") for suite in root.findall("testsuite")] == [cell.suite_name for cell in CELLS]
+    assert int(root.get("tests")) == sum(int(suite.get("tests")) for suite in root.findall("testsuite")) == 3 * 9
+    records = json.loads((tmp_path / "merged/results.json").read_text())
+    assert [record["name"] for record in records] == [cell.suite_name for cell in CELLS]
+
+
+def test_a_missing_cell_is_an_error_and_exits_like_a_failed_boot(tmp_path: Path, suite_of):
+    dirs = [shard_dir(tmp_path, suite_of, index, 3) for index in (1, 3)]
+    code, line = merge_runs(tmp_path / "merged", dirs)
+    missing = shard_cells(CELLS, Shard(2, 3))[0]
+    assert code == 3 and f"missing: {missing.id}" in line
+    root = ElementTree.parse(tmp_path / "merged/junit.xml").getroot()
+    suite = root.find(f"testsuite[@name='{missing.suite_name}']")
+    assert suite.find("testcase/error").get("type") == "missing"
+    assert root.get("errors") == "1"
+
+
+def test_a_failed_step_in_one_shard_fails_the_merge(tmp_path: Path, suite_of):
+    dirs = [shard_dir(tmp_path, suite_of, 1, 2, boot="failed"), shard_dir(tmp_path, suite_of, 2, 2)]
+    assert merge_runs(tmp_path / "merged", dirs)[0] == 3
+
+
+@pytest.mark.parametrize("case, complaint", [
+    ("duplicate", "is in both"),
+    ("not a run directory", "not a gupvm run directory (no cells.json"),
+    ("out holds results", "already holds results"),
+])
+def test_bad_merges_are_refused(tmp_path: Path, suite_of, case, complaint):
+    dirs = [shard_dir(tmp_path, suite_of, index, 2) for index in (1, 2)]
+    out = tmp_path / "merged"
+    if case == "duplicate":
+        dirs.append(dirs[0])
+    elif case == "not a run directory":
+        dirs.append(tmp_path)
+    else:
+        out.mkdir()
+        (out / "results.json").write_text("[]")
+    with pytest.raises(UsageError, match=re.escape(complaint)):
+        merge_runs(out, dirs)
+    assert case == "out holds results" or not out.exists()  # nothing written
+
+
+def test_the_jobs_of_a_ci_matrix_merge_the_union_of_their_command_lines(tmp_path: Path, suite_of):
+    dirs = []
+    for arch in ("x86_64", "i386"):  # parallel:matrix: one command line per job, no --shard
+        run_dir = tmp_path / arch
+        run_dir.mkdir()
+        cells = product(["debian:6.1"], [arch], ["smoke"])
+        write_reports([suite_of(cell) for cell in cells], run_dir, run_dir / "junit.xml")
+        write_manifest(run_dir, cells, cells, None)
+        dirs.append(run_dir)
+    code, line = merge_runs(tmp_path / "merged", dirs)
+    assert code == 0 and "merged 2 of 2 cells" in line
+    root = ElementTree.parse(tmp_path / "merged/junit.xml").getroot()
+    assert [suite.get("name") for suite in root.findall("testsuite")] == [
+        "gupvm.debian-6_1.x86_64.smoke", "gupvm.debian-6_1.i386.smoke"]

@@ -1,0 +1,56 @@
+"""gupvm shell on a real kernel: a command in, its answer out; poweroff or Ctrl-] ends it, no QEMU left."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+PLAN = str(Path(__file__).parent / "data/two-steps.plan.toml")
+
+
+def shell(tmp_path: Path) -> pexpect.spawn:
+    env = {name: value for name, value in os.environ.items() if name != "CI"} | {"TERM": "xterm"}
+    child = pexpect.spawn(sys.executable, ["-m", "orchestrator", "shell", "--plan", PLAN], cwd=str(tmp_path),
+                          env=env, encoding="utf-8", timeout=300, dimensions=(40, 200))
+    child.expect("gupvm: guest ready")
+    child.expect("gupvm# ")
+    return child
+
+
+def no_shell_qemu_left() -> bool:
+    return subprocess.run(["pgrep", "-f", "qemu-system.*gupvm.shell=1"], capture_output=True).stdout == b""
+
+
+def test_a_command_in_its_answer_out_and_poweroff_ends_it(tmp_path: Path):
+    child = shell(tmp_path)
+    try:
+        child.sendline("echo answer=$((6*7)); command -v gup_test; grep -c ^nr_foll_pin /proc/vmstat")
+        child.expect("answer=42")
+        child.expect("/gupvm/gup_test")
+        child.expect("\n2\r*\n")  # QEMU's pty turns the guest's \r\n into \r\r\n
+        child.sendline("gup_test -a -n 1 -m 1 && echo pinned-$((1+1))")
+        child.expect("pinned-2", timeout=60)
+        child.sendline("poweroff")
+        child.expect("shell ended, QEMU stopped", timeout=60)
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    assert no_shell_qemu_left()
+
+
+def test_ctrl_right_bracket_ends_it(tmp_path: Path):
+    child = shell(tmp_path)
+    try:
+        child.sendcontrol("]")
+        child.expect("shell ended, QEMU stopped", timeout=30)
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    assert no_shell_qemu_left()
