@@ -102,6 +102,7 @@ def test_a_head_that_changes_nothing_is_clean(history: Path, tmp_path: Path):
     assert ".config: the same on both sides" in result.stdout
 
 
+@pytest.mark.manual  # one more build and boot per commit of the series: beyond CI's time
 def test_each_names_the_commit_that_broke_a_step_the_series_later_repairs(history: Path, tmp_path: Path):
     result, out = presubmit(history, tmp_path, "--base", "main", "--head", "series", "--each")
     assert result.returncode == 1, result.stdout + result.stderr
