@@ -124,7 +124,7 @@ def plot_svg(metric: str, base: list[list[float]], head: list[list[float]], titl
         if boots:
             median = sorted(sorted(samples)[len(samples) // 2] for samples in boots)[len(boots) // 2]
             axes.hlines(median, position - 0.3, position + 0.3, color=colour, linewidth=2)
-    axes.set_xticks([0, 1], [f"base ({len(base)} boots)", f"head ({len(head)} boots)"])
+    axes.set_xticks([0, 1], [f"base, {len(base)} boot(s)", f"head, {len(head)} boot(s)"])
     axes.set_xlim(-0.6, 1.6)
     axes.set_ylabel("us")
     axes.set_title(f"{metric}\n{title}", fontsize=9)
