@@ -51,8 +51,8 @@ def table(result: CompareResult) -> str:
                      f"{'verdict':<8} metric")
         lines.append(f"{'-' * 16}  {'-' * 30}  {'-' * 16}  {'-' * 8} {'-' * 6}")
         for timing in result.timings:
-            base = f"{_number(timing.base_median)} ±{timing.base_spread_pct:3.0f}%"
-            head = f"{_number(timing.head_median)} ±{timing.head_spread_pct:3.0f}%"
+            base = f"{_number(timing.base_median)} ±{timing.base_spread_pct:4.1f}%"
+            head = f"{_number(timing.head_median)} ±{timing.head_spread_pct:4.1f}%"
             lines.append(f"{base:>16}  {_interval(timing):^30}  {head:>16}  "
                          f"{verdict_label(result, timing):<8} {timing.metric}")
         lines.append("")
@@ -124,7 +124,7 @@ def plot_svg(metric: str, base: list[list[float]], head: list[list[float]], titl
         if boots:
             median = sorted(sorted(samples)[len(samples) // 2] for samples in boots)[len(boots) // 2]
             axes.hlines(median, position - 0.3, position + 0.3, color=colour, linewidth=2)
-    axes.set_xticks([0, 1], [f"base ({len(base)} boots)", f"head ({len(head)} boots)"])
+    axes.set_xticks([0, 1], [f"base, {len(base)} boot(s)", f"head, {len(head)} boot(s)"])
     axes.set_xlim(-0.6, 1.6)
     axes.set_ylabel("us")
     axes.set_title(f"{metric}\n{title}", fontsize=9)
@@ -144,8 +144,8 @@ def _rows(cells: list[list[str]], header: list[str], css_class: str) -> str:
 
 def to_html(result: CompareResult) -> str:
     timing_rows = [
-        [timing.metric, f"{_number(timing.base_median)} ±{timing.base_spread_pct:.0f}%", _interval(timing),
-         f"{_number(timing.head_median)} ±{timing.head_spread_pct:.0f}%", verdict_label(result, timing),
+        [timing.metric, f"{_number(timing.base_median)} ±{timing.base_spread_pct:.1f}%", _interval(timing),
+         f"{_number(timing.head_median)} ±{timing.head_spread_pct:.1f}%", verdict_label(result, timing),
          timing.reason]
         for timing in result.timings
     ]
