@@ -1,10 +1,10 @@
 """Infrastructure faults: each ends the way the README's exit-code table says, and the cache survives it.
 
 The host-tool cases need no kernel and run with the unit tests; the rest
-boot or unpack for real (e2e).
+boot or unpack for real (e2e). A kernel that never reaches gupvm's init is
+in test_signals.py, next to the test that builds that kernel.
 """
 
-import json
 import os
 import shutil
 import subprocess
@@ -123,7 +123,7 @@ def test_qemu_killed_from_outside_crashes_the_step_and_the_rest_run_in_a_fresh_b
         assert gupvm_run.poll() is None
         time.sleep(0.5)
     qemu = [pid for pid in processes_with(mark)
-            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"qemu-system")]
+            if b"qemu-system" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]]
     assert len(qemu) == 1
     os.kill(qemu[0], 9)
     output, _ = gupvm_run.communicate(timeout=600)
@@ -135,28 +135,3 @@ def test_qemu_killed_from_outside_crashes_the_step_and_the_rest_run_in_a_fresh_b
     assert cases["pin_basic"].find("failure") is None and cases["pin_fast_after"].find("failure") is None
     assert {p.get("name"): p.get("value") for p in suite.findall("properties/property")}["boots"] == "2"
     assert processes_with(mark) == []
-
-
-@pytest.mark.e2e
-def test_a_kernel_that_does_not_reach_init_exits_3_with_the_console_tail(tmp_path: Path):
-    plan = tmp_path / "one.toml"
-    plan.write_text(ONE_STEP_PLAN)
-    # Under TCG no kernel reaches init within 1 s: the boot ends at its limit, as a broken init's would.
-    result = gupvm(tmp_path, "run", "--plan", str(plan), "--accel", "tcg", "--boot-timeout", "1")
-    assert result.returncode == 3, result.stdout + result.stderr
-    assert "boot failed: no init after 1 s; console: " in result.stdout
-    assert "Linux version" in result.stdout or "SeaBIOS" in result.stdout  # the tail of the console
-    results = json.loads(next((tmp_path / "out").iterdir()).joinpath("results.json").read_text())
-    assert results[0]["boot"]["status"] == "failed" and results[0]["build"]["status"] == "passed"
-
-
-@pytest.mark.e2e
-@pytest.mark.manual  # one more kernel build (a built-in command line); run with -m manual
-def test_a_kernel_whose_init_is_missing_exits_3_with_the_console_tail(tmp_path: Path):
-    plan = tmp_path / "one.toml"
-    plan.write_text(ONE_STEP_PLAN)
-    result = gupvm(tmp_path, "run", "--plan", str(plan), "--boot-timeout", "60",
-                   "--kconfig-add", "CONFIG_CMDLINE_BOOL=y", "--kconfig-add", 'CONFIG_CMDLINE="rdinit=/nonexistent"')
-    assert result.returncode == 3, result.stdout + result.stderr
-    assert "boot failed: no init after 60 s" in result.stdout
-    assert "Run /bin/sh as init process" in result.stdout  # the console's tail says why

@@ -46,13 +46,13 @@ def processes_with(mark: str) -> list[str]:
 
 
 class Run:
-    def __init__(self, tmp_path: Path, *args: str):
+    def __init__(self, tmp_path: Path, *args: str, command: str = "run"):
         tmp_path.mkdir(parents=True, exist_ok=True)
         self.mark = f"GUPVM_TEST_RUN={uuid.uuid4().hex}"
         self.out = tmp_path / "out"
         env = dict(os.environ, **dict([self.mark.split("=")]))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "run", "--out", str(self.out), *args],
+            [sys.executable, "-m", "orchestrator", command, "--out", str(self.out), *args],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
 
@@ -123,9 +123,17 @@ def test_a_signal_in_the_config_stage(tmp_path: Path, signum: int):
     shutil.rmtree(build_dir_of(unique), ignore_errors=True)  # this test's own, never used again
 
 
+# A kernel whose built-in command line sends it to an init that is not there:
+# it boots to a shell instead of gupvm's init. The build-stage test builds it
+# from nothing (so there is a build to interrupt) and the test after it boots it.
+NO_INIT = ["CONFIG_CMDLINE_BOOL=y", 'CONFIG_CMDLINE="rdinit=/nonexistent"']
+NO_INIT_OPTIONS = [option for addition in NO_INIT for option in ("--kconfig-add", addition)]
+
+
 def test_a_sigterm_in_the_build_stage_then_a_rerun_reuses_the_objects(tmp_path: Path):
-    unique = f'CONFIG_LOCALVERSION="-sig{uuid.uuid4().hex[:8]}"'
-    run = Run(tmp_path / "first", "--kconfig-add", unique, "--plan", write_plan(tmp_path))
+    build_dir = build_dir_of(*NO_INIT)
+    shutil.rmtree(build_dir, ignore_errors=True)  # this test's own config: a build from nothing
+    run = Run(tmp_path / "first", *NO_INIT_OPTIONS, command="build")
     run.wait_for("build-x86_64.log", "  CC ")
     time.sleep(10)  # well into the build
     code, output = run.interrupt(signal.SIGTERM)
@@ -135,17 +143,23 @@ def test_a_sigterm_in_the_build_stage_then_a_rerun_reuses_the_objects(tmp_path: 
     assert results[0]["build"]["message"] == "SIGTERM during the build"
     build_log = (run.run_dir / "build-x86_64.log").read_text()
     first_compiled = next(line for line in build_log.splitlines() if line.startswith("  CC "))
-    build_dir = build_dir_of(unique)
     assert not (build_dir / "gupvm-stamp.json").exists()  # no half-built kernel taken for a finished one
-    try:
-        rerun = Run(tmp_path / "second", "--kconfig-add", unique, "--plan", write_plan(tmp_path))
-        output, _ = rerun.process.communicate(timeout=1800)
-        assert rerun.process.returncode == 0, output
-        rebuilt = (rerun.run_dir / "build-x86_64.log").read_text()
-        assert first_compiled not in rebuilt.splitlines()  # what finished was not compiled again
-        assert (build_dir / "gupvm-stamp.json").exists()
-    finally:
-        shutil.rmtree(build_dir)
+    rerun = Run(tmp_path / "second", *NO_INIT_OPTIONS, command="build")
+    output, _ = rerun.process.communicate(timeout=1800)
+    assert rerun.process.returncode == 0, output
+    rebuilt = (rerun.run_dir / "build-x86_64.log").read_text()
+    assert first_compiled not in rebuilt.splitlines()  # what finished was not compiled again
+    assert (build_dir / "gupvm-stamp.json").exists()
+
+
+def test_a_kernel_that_does_not_reach_init_exits_3_with_the_console_tail(tmp_path: Path):
+    """An infrastructure fault, here for the kernel the test above built."""
+    result = gupvm(tmp_path, "run", "--plan", write_plan(tmp_path), "--boot-timeout", "30", *NO_INIT_OPTIONS)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "boot failed: no init after 30 s; console: " in result.stdout
+    assert "Run /bin/sh as init process" in result.stdout  # the console's tail says why
+    results = json.loads(next((tmp_path / "out").iterdir()).joinpath("results.json").read_text())
+    assert results[0]["boot"]["status"] == "failed" and results[0]["build"]["status"] == "passed"
 
 
 def write_plan(tmp_path: Path) -> str:
