@@ -251,6 +251,16 @@ class Worktree:
         return BisectState(next=self.head())
 
 
+def _free_slot(root: Path, repo: Repo, purpose: str):
+    """The first worktree path of (repository, purpose) under root that no running gupvm holds, locked."""
+    for slot in range(100):
+        path = root / _worktree_id(repo, purpose, slot)
+        handle = _try_lock(path.with_name(path.name + ".lock"))
+        if handle is not None:
+            return path, handle
+    raise InfrastructureError(f"{root}: 100 gupvm worktrees of {repo.path} are in use")
+
+
 @contextmanager
 def private_worktree(repo: Repo, cache_dir: Path, commit: str, purpose: str) -> Iterator[Worktree]:
     """A private worktree at commit; removed with git's bookkeeping of it on the way out, whatever happens.
@@ -260,14 +270,7 @@ def private_worktree(repo: Repo, cache_dir: Path, commit: str, purpose: str) -> 
     clean_stale removes next time.
     """
     clean_stale(repo, cache_dir)
-    root = worktrees_root(cache_dir)
-    for slot in range(100):
-        path = root / _worktree_id(repo, purpose, slot)
-        handle = _try_lock(path.with_name(path.name + ".lock"))
-        if handle is not None:
-            break
-    else:
-        raise InfrastructureError(f"{root}: 100 gupvm worktrees of {repo.path} are in use")
+    path, handle = _free_slot(worktrees_root(cache_dir), repo, purpose)
     previous = _interrupt_on_termination()
     try:
         shutil.rmtree(path, ignore_errors=True)
@@ -300,14 +303,7 @@ def kept_worktree(repo: Repo, cache_dir: Path, commit: str, purpose: str) -> Ite
     the files that differ, so the build directory of its path rebuilds only
     what a commit changed (a presubmit's head against its base).
     """
-    root = kept_worktrees_root(cache_dir)
-    for slot in range(100):
-        path = root / _worktree_id(repo, purpose, slot)
-        handle = _try_lock(path.with_name(path.name + ".lock"))
-        if handle is not None:
-            break
-    else:
-        raise InfrastructureError(f"{root}: 100 gupvm worktrees of {repo.path} are in use")
+    path, handle = _free_slot(kept_worktrees_root(cache_dir), repo, purpose)
     try:
         if path.resolve() in {known.resolve() for known in repo.worktree_names()} and (path / ".git").exists():
             worktree = Worktree(repo, path, handle)
