@@ -75,3 +75,22 @@ def test_every_timing_format_of_the_range(line, command, get, put, truncated):
 def test_pin_counters_of_a_510_step(smoke_510):
     output = parse_step(smoke_510["pin_longterm_benchmark"].console)
     assert output.delta("nr_foll_pin_acquired") == output.delta("nr_foll_pin_released") == 32768
+
+
+@pytest.fixture(scope="module")
+def smoke_73(tmp_path_factory) -> dict:
+    return checked("7.3-x86_64-smoke.console.log", "7.3.0", "selftests-7.3", tmp_path_factory)
+
+
+def test_the_newest_kernel_prints_ktap_wrapped_lines_naming_the_command(smoke_73):
+    (report,) = smoke_73["pin_fast_benchmark"].output.reports
+    assert report.command == "PIN_FAST_BENCHMARK" and (report.get_usec, report.put_usec) == (84005, 4000)
+    assert "# PIN_FAST_BENCHMARK: Time: get:84005 put:4000 us" in smoke_73["pin_fast_benchmark"].output.program_output
+
+
+def test_every_smoke_step_of_73_passes_with_exact_pins_and_dumps(smoke_73):
+    for name, result in smoke_73.items():
+        assert result.status == "passed", (name, result.message)
+    assert smoke_73["pin_basic"].figures["acquired_delta"] == smoke_73["pin_basic"].figures["expected_pins"] == "32768"
+    pinned = smoke_73["dump_thp_pinned"].output.dumped_pages
+    assert len(pinned) == 3 and all(page.refcount >= 1025 or page.pincount for page in pinned)
