@@ -7,8 +7,10 @@ shared with test_shared_cache.py, which builds it side by side with the
 default one.
 """
 
+import os
 import subprocess
 import sys
+import uuid
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -23,15 +25,16 @@ PLAN = Path(__file__).parent / "data/faults.plan.toml"
 def faults(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("faults")
     junit = workdir / "junit.xml"
+    mark = uuid.uuid4().hex  # inherited by QEMU: finds this run's, not another's on a shared machine
     result = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--plan", str(PLAN), "--junit", str(junit)],
-                            cwd=workdir, capture_output=True, text=True)
+                            cwd=workdir, capture_output=True, text=True, env=dict(os.environ, GUPVM_TEST_RUN=mark))
     root = ElementTree.parse(junit).getroot()
     suite = root.find("testsuite")
-    return result, suite, {case.get("name"): case for case in suite.findall("testcase")}
+    return result, suite, {case.get("name"): case for case in suite.findall("testcase")}, mark
 
 
 def test_the_run_fails_as_a_test_failure_not_an_infrastructure_one(faults):
-    result, _, cases = faults
+    result, _, cases, _ = faults
     assert result.returncode == 1, result.stdout + result.stderr
     assert cases["build"].find("failure") is None and cases["boot"].find("failure") is None
 
@@ -46,7 +49,7 @@ def test_the_run_fails_as_a_test_failure_not_an_infrastructure_one(faults):
     ("lkdtm_hung_task", "timeout", "no result after 10 s"),
 ])
 def test_each_fault_ends_its_step_with_the_right_status_and_the_splat(faults, step, status, said):
-    _, _, cases = faults
+    _, _, cases, _ = faults
     failure = cases[step].find("failure")
     assert failure is not None and failure.get("type") == status, (step, failure.attrib if failure else None)
     assert said in failure.get("message")
@@ -55,7 +58,7 @@ def test_each_fault_ends_its_step_with_the_right_status_and_the_splat(faults, st
 
 
 def test_the_steps_after_each_crash_pass_in_fresh_boots(faults):
-    _, suite, cases = faults
+    _, suite, cases, _ = faults
     for step in ("pin_basic_first", "pin_fast_after_bug", "pin_basic_after_panic", "pin_longterm_last"):
         assert cases[step].find("failure") is None, step
     properties = {p.get("name"): p.get("value") for p in suite.findall("properties/property")}
@@ -64,4 +67,11 @@ def test_the_steps_after_each_crash_pass_in_fresh_boots(faults):
 
 
 def test_no_qemu_survives(faults):
-    assert subprocess.run(["pgrep", "-f", "qemu-system.*gupvm.first"], capture_output=True).stdout == b""
+    mark = faults[3].encode()
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and mark in (entry / "environ").read_bytes():
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                assert state == "Z", (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
