@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.manual  # two kernel builds of their own: beyond CI's time
+pytestmark = [pytest.mark.e2e, pytest.mark.manual]  # two kernel builds of their own: beyond CI's time
 
 ONE_STEP_PLAN = '[[step]]\nname = "pin_basic"\nargs = ["-b"]\nexpect = "pin"\n'
 CONFIGS = {
