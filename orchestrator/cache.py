@@ -23,6 +23,9 @@ KINDS = {
     "guest": "guest programs",
     "busybox": "busybox",
     "configs": "verified .config",
+    "kernels": "kept kernel",
+    "worktrees": "bisect worktree",
+    "worktrees-kept": "presubmit worktree",
     "apt": "private apt state",
 }
 
