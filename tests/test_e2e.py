@@ -4,6 +4,7 @@ These share gupvm's default cache with the command line, so a machine that
 already built a kernel does not build it again.
 """
 
+import os
 import subprocess
 import sys
 import time
@@ -102,7 +103,9 @@ def test_unsatisfiable_config_exits_2_naming_the_option(tmp_path: Path):
 def test_crash_and_hang_fail_their_own_steps_and_the_rest_run_in_fresh_boots(tmp_path: Path):
     junit = tmp_path / "junit.xml"
     plan = Path(__file__).parent / "data/recovery.plan.toml"
-    result = gupvm("run", "--plan", str(plan), "--junit", str(junit), cwd=tmp_path)
+    # TMPDIR: this run's guest images, and so its QEMU command lines, name tmp_path.
+    result = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--plan", str(plan), "--junit", str(junit)],
+                            cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "TMPDIR": str(tmp_path)})
     assert result.returncode == 1, result.stdout + result.stderr
     suite = ElementTree.parse(junit).getroot().find("testsuite")
     assert properties(suite)["boots"] == "3"
@@ -113,8 +116,8 @@ def test_crash_and_hang_fail_their_own_steps_and_the_rest_run_in_fresh_boots(tmp
     assert cases["pin_with_foll_get"].find("failure").get("type") == "failed"
     for name in ("pin_basic_before", "pin_fast_after_crash", "pin_longterm_after_hang"):
         assert cases[name].find("failure") is None
-    leftover = subprocess.run(["pgrep", "-f", "qemu-system.*gupvm.first"], capture_output=True, text=True)
-    assert leftover.stdout == ""  # no QEMU outlives the run
+    leftover = subprocess.run(["pgrep", "-f", f"qemu-system.*{tmp_path}"], capture_output=True, text=True)
+    assert leftover.stdout == ""  # no QEMU of this run outlives it
 
 
 def run_junit(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess, ElementTree.Element]:
