@@ -117,7 +117,7 @@ def test_qemu_killed_from_outside_crashes_the_step_and_the_rest_run_in_a_fresh_b
     )
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
-        logs = list((tmp_path / "out").glob("*/console-x86_64.log"))
+        logs = list((tmp_path / "out").glob("*/console-*-x86_64-*.log"))
         if logs and "@@gupvm step-begin 2 long_sleep" in logs[0].read_text(errors="replace"):
             break
         assert gupvm_run.poll() is None
