@@ -142,13 +142,13 @@ def test_a_sigterm_in_the_build_stage_then_a_rerun_reuses_the_objects(tmp_path: 
     results, junit = run.reports()
     assert results[0]["build"]["status"] == "interrupted"
     assert results[0]["build"]["message"] == "SIGTERM during the build"
-    build_log = (run.run_dir / "build-x86_64.log").read_text()
+    build_log = next(run.run_dir.glob("build-*-x86_64.log")).read_text()
     first_compiled = next(line for line in build_log.splitlines() if line.startswith("  CC "))
     assert not (build_dir / "gupvm-stamp.json").exists()  # no half-built kernel taken for a finished one
     rerun = Run(tmp_path / "second", *NO_INIT_OPTIONS, command="build")
     output, _ = rerun.process.communicate(timeout=1800)
     assert rerun.process.returncode == 0, output
-    rebuilt = (rerun.run_dir / "build-x86_64.log").read_text()
+    rebuilt = next(rerun.run_dir.glob("build-*-x86_64.log")).read_text()
     assert first_compiled not in rebuilt.splitlines()  # what finished was not compiled again
     assert (build_dir / "gupvm-stamp.json").exists()
 
@@ -184,7 +184,7 @@ def test_a_signal_in_the_boot_stage_keeps_the_finished_steps(tmp_path: Path, sig
     assert suite["steps"][0]["status"] == "passed"
     assert {step["status"] for step in suite["steps"][1:]} == {"skipped"}
     assert junit.find("testsuite/testcase[@name='boot']/failure").get("type") == "boot-interrupted"
-    assert f"===== gupvm interrupted by {name}" in (run.run_dir / "console-x86_64.log").read_text()
+    assert f"===== gupvm interrupted by {name}" in next(run.run_dir.glob("console-*-x86_64-*.log")).read_text()
     rerun = gupvm(tmp_path, "run", "--plan", write_plan(tmp_path), "--out", str(tmp_path / "again"))
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     again = json.loads(next((tmp_path / "again").iterdir()).joinpath("results.json").read_text())
