@@ -261,6 +261,16 @@ def _free_slot(root: Path, repo: Repo, purpose: str):
     raise InfrastructureError(f"{root}: 100 gupvm worktrees of {repo.path} are in use")
 
 
+def _add_worktree(repo: Repo, path: Path, commit: str, handle) -> "Worktree":
+    """A new detached worktree at path, anything left there by an earlier run removed first."""
+    shutil.rmtree(path, ignore_errors=True)
+    repo.git("worktree", "prune")
+    result = repo.git("worktree", "add", "--detach", "--force", str(path), commit, check=False)
+    if result.returncode != 0:
+        raise InfrastructureError(f"git worktree add {path} failed: {result.stderr.strip()}")
+    return Worktree(repo, path, handle)
+
+
 @contextmanager
 def private_worktree(repo: Repo, cache_dir: Path, commit: str, purpose: str) -> Iterator[Worktree]:
     """A private worktree at commit; removed with git's bookkeeping of it on the way out, whatever happens.
@@ -273,12 +283,7 @@ def private_worktree(repo: Repo, cache_dir: Path, commit: str, purpose: str) -> 
     path, handle = _free_slot(worktrees_root(cache_dir), repo, purpose)
     previous = _interrupt_on_termination()
     try:
-        shutil.rmtree(path, ignore_errors=True)
-        repo.git("worktree", "prune")
-        result = repo.git("worktree", "add", "--detach", "--force", str(path), commit, check=False)
-        if result.returncode != 0:
-            raise InfrastructureError(f"git worktree add {path} failed: {result.stderr.strip()}")
-        worktree = Worktree(repo, path, handle)
+        worktree = _add_worktree(repo, path, commit, handle)
         try:
             yield worktree
         finally:
@@ -309,12 +314,7 @@ def kept_worktree(repo: Repo, cache_dir: Path, commit: str, purpose: str) -> Ite
             worktree = Worktree(repo, path, handle)
             worktree.checkout(commit)
         else:
-            shutil.rmtree(path, ignore_errors=True)
-            repo.git("worktree", "prune")
-            result = repo.git("worktree", "add", "--detach", "--force", str(path), commit, check=False)
-            if result.returncode != 0:
-                raise InfrastructureError(f"git worktree add {path} failed: {result.stderr.strip()}")
-            worktree = Worktree(repo, path, handle)
+            worktree = _add_worktree(repo, path, commit, handle)
         yield worktree
     finally:
         handle.close()
