@@ -73,6 +73,11 @@ def check_counters_move(step: Step, output: StepOutput) -> list[str]:
     return []
 
 
+def _result_lines(invocation: GupInvocation, output: StepOutput) -> list:
+    """The program's result lines of the invocation's command (gup_benchmark's name no command)."""
+    return [report for report in output.reports if report.command in ("", invocation.command)]
+
+
 def expected_pins(invocation: GupInvocation, output: StepOutput, arch: Arch) -> int | None:
     """Base pages pinned, one per page of each call's range as gup_test reports it; None if unknowable."""
     if not invocation.pins:
@@ -82,14 +87,14 @@ def expected_pins(invocation: GupInvocation, output: StepOutput, arch: Arch) -> 
         # zero page may be mapped too, and it is pinned: how often depends
         # on the mapping's alignment.
         return 0 if invocation.size <= arch.huge_page_size else None
-    reports = [report for report in output.reports if report.command in ("", invocation.command)]
+    reports = _result_lines(invocation, output)
     if len(reports) != invocation.ioctls:
         return None
     return sum((report.truncated_size or invocation.size) // arch.page_size for report in reports)
 
 
 def check_result_lines(invocation: GupInvocation, output: StepOutput) -> list[str]:
-    seen = sum(report.command in ("", invocation.command) for report in output.reports)
+    seen = len(_result_lines(invocation, output))
     if seen == invocation.ioctls:
         return []
     return [f"expected {invocation.ioctls} {invocation.command} result line(s) from gup_test, saw {seen}"]

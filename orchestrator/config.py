@@ -79,9 +79,14 @@ def kconfig_symbols(tree: Path, fingerprint: str) -> frozenset[str]:
     return frozenset("CONFIG_" + symbol for symbol in symbols)
 
 
+def _group_of(option: str) -> tuple[OptionName, ...]:
+    """Every name option has had, or () if it never changed its name."""
+    return next((names for names in option_history() if option in [name.name for name in names]), ())
+
+
 def tree_name(option: str, symbols: frozenset[str], version: str) -> str:
     """What this tree calls option: the name asked for if the tree defines it, else another name of its group."""
-    group = next((names for names in option_history() if option in [name.name for name in names]), ())
+    group = _group_of(option)
     if option in symbols or not group:
         return option
     defined = [name for name in group if name.name in symbols]
@@ -97,7 +102,7 @@ def tree_name(option: str, symbols: frozenset[str], version: str) -> str:
 def _history_note(option: str, symbols: frozenset[str]) -> str:
     if option in symbols:
         return ""
-    group = next((names for names in option_history() if option in [name.name for name in names]), ())
+    group = _group_of(option)
     return "this tree has no such option" + (f"; its names: {', '.join(map(str, group))}" if group else "")
 
 
