@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import UsageError
+from orchestrator.plan import plan_name
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 BUILD_COST = 4  # a cold kernel build costs about as much as four boots of a plan
@@ -67,8 +68,8 @@ def kernel_label(spec: str) -> str:
 
 
 def plan_label(spec: str) -> str:
-    """smoke -> smoke; a plan file -> its name without .toml."""
-    return _UNSAFE.sub("_", Path(spec).stem if spec.endswith(".toml") else spec)
+    """smoke -> smoke; a plan file -> the plan's name (plan.plan_name)."""
+    return _UNSAFE.sub("_", plan_name(Path(spec)) if spec.endswith(".toml") else spec)
 
 
 def _unique_labels(specs: list[str], label) -> dict[str, str]:

@@ -66,6 +66,11 @@ class Plan:
     kconfig: tuple[str, ...] = ()  # CONFIG_X=value the steps need, merged after gupvm's own fragments
 
 
+def plan_name(path: Path) -> str:
+    """smoke.toml and smoke.plan.toml are both the plan "smoke"."""
+    return path.name.removesuffix(".toml").removesuffix(".plan")
+
+
 def available_plans() -> list[str]:
     return sorted(path.stem for path in PLANS_DIR.glob("*.toml"))
 
@@ -83,7 +88,7 @@ def load_plan(name_or_path: str) -> Plan:
         if path.stat().st_size > MAX_PLAN_BYTES:
             raise ValueError(f"larger than {MAX_PLAN_BYTES} bytes")
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        return _plan_from_data(path.stem, data)
+        return _plan_from_data(plan_name(path), data)
     except OSError as error:
         raise UsageError(
             f"--plan {shown(path)}: cannot read it ({error.strerror}); give a readable .toml file"

@@ -46,7 +46,8 @@ def test_bisect_names_the_breaking_commit_and_skips_the_unbuildable_one(history,
                                   "detail": "nr_foll_pin_acquired != nr_foll_pin_released"}
     unbuildable = [record for record in state["records"] if record["commit"] == history.unbuildable]
     assert unbuildable and all(record["verdict"] == "skip" for record in unbuildable)
-    assert "the build failed" in unbuildable[0]["why"] and "gupvm_synthetic_build_error" in unbuildable[0]["why"]
+    assert "the build failed" in unbuildable[0]["why"] and "mm/gup.c:" in unbuildable[0]["why"]
+    assert "error: expected expression" in unbuildable[0]["why"]  # the line gcc reports for the synthetic error
     assert f"first bad commit: {history.breaking} mm/gup_test: unpin one page too few" in result.stdout
     assert "author: Dev Eloper <dev@example.org>" in result.stdout
     assert "git bisect start" in state["bisect_log"]

@@ -22,6 +22,11 @@ def test_product_is_every_kernel_arch_and_plan_with_stable_ids():
     assert product(KERNELS, ARCHES, PLANS) == cells  # same command line, same ids
 
 
+def test_a_plan_file_is_named_without_toml_or_plan_toml():
+    cells = product(["debian:6.1"], ["x86_64"], ["/plans/mine.toml", "/plans/two-steps.plan.toml"])
+    assert [cell.id for cell in cells] == ["debian-6.1/x86_64/mine", "debian-6.1/x86_64/two-steps"]
+
+
 def test_a_spec_given_twice_counts_once():
     assert [cell.id for cell in product(["debian:6.1", "debian:6.1"], ["x86_64", "x86_64"], ["smoke", "smoke"])] == [
         "debian-6.1/x86_64/smoke"]

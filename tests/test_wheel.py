@@ -23,11 +23,16 @@ def wheel(tmp_path_factory) -> Path:
     return built
 
 
-def test_wheel_carries_plans_fragments_and_arches(wheel: Path):
+def test_wheel_carries_plans_fragments_arches_and_every_data_file(wheel: Path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"orchestrator/plans/{plan}.toml" for plan in available_plans()} <= names
     assert {f"orchestrator/kconfigs/{path.name}" for path in (ROOT / "kconfigs").glob("*.config")} <= names
     assert {f"orchestrator/arches/{arch}.toml" for arch in all_arches()} <= names
+    tracked = subprocess.run(["git", "ls-files", "orchestrator", "kconfigs", "selftests"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+    installed = {name.replace("kconfigs/", "orchestrator/kconfigs/", 1).replace("selftests/", "orchestrator/plans/", 1)
+                 for name in tracked}
+    assert installed <= names, installed - names
     assert not any(name.startswith(("kconfigs/", "selftests/", "tests/")) for name in names)
 
 
