@@ -13,7 +13,6 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import GupvmError, InfrastructureError, UsageError
+from orchestrator.interrupt import handling_signals
 
 # Commits gupvm makes (snapshots, reverts) carry its name, not the user's.
 _IDENTITY = {
@@ -275,14 +275,13 @@ def _add_worktree(repo: Repo, path: Path, commit: str, handle) -> "Worktree":
 def private_worktree(repo: Repo, cache_dir: Path, commit: str, purpose: str) -> Iterator[Worktree]:
     """A private worktree at commit; removed with git's bookkeeping of it on the way out, whatever happens.
 
-    SIGTERM and SIGHUP are turned into KeyboardInterrupt meanwhile, so a
-    killed run cleans up as Ctrl-C does; SIGKILL leaves a stale worktree that
-    clean_stale removes next time.
+    SIGINT, SIGTERM and SIGHUP unwind it as any gupvm command's do
+    (interrupt.handling_signals), so a killed run cleans up; SIGKILL leaves a
+    stale worktree that clean_stale removes next time.
     """
     clean_stale(repo, cache_dir)
     path, handle = _free_slot(worktrees_root(cache_dir), repo, purpose)
-    previous = _interrupt_on_termination()
-    try:
+    with handling_signals(), handle:
         worktree = _add_worktree(repo, path, commit, handle)
         try:
             yield worktree
@@ -291,9 +290,6 @@ def private_worktree(repo: Repo, cache_dir: Path, commit: str, purpose: str) -> 
             repo.git("worktree", "remove", "--force", "--force", str(path), check=False)
             shutil.rmtree(path, ignore_errors=True)
             repo.git("worktree", "prune", check=False)
-    finally:
-        handle.close()
-        _restore_signals(previous)
 
 
 def kept_worktrees_root(cache_dir: Path) -> Path:
@@ -318,22 +314,3 @@ def kept_worktree(repo: Repo, cache_dir: Path, commit: str, purpose: str) -> Ite
         yield worktree
     finally:
         handle.close()
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _interrupt_on_termination() -> dict:
-    previous = {}
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        try:
-            previous[signum] = signal.signal(signum, _raise_interrupt)
-        except ValueError:  # not the main thread: leave signals alone
-            pass
-    return previous
-
-
-def _restore_signals(previous: dict) -> None:
-    for signum, handler in previous.items():
-        signal.signal(signum, handler)

@@ -1,4 +1,4 @@
-"""SIGINT and SIGTERM: stop the children at once, keep what finished, exit 130 or 143.
+"""SIGINT, SIGTERM and SIGHUP: stop the children at once, keep what finished, exit 130, 143 or 129.
 
 make, tar and QEMU each run in a process group of their own, so a Ctrl-C at
 the terminal reaches gupvm alone and a CI runner's SIGTERM does not kill
@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 GRACE_SECONDS = 2.0  # make deletes the target it was writing when it gets SIGTERM
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # a closed terminal or ssh session sends SIGHUP
 
 
 class Interrupted(BaseException):
-    """Like KeyboardInterrupt, for SIGINT and SIGTERM alike: no `except Exception` swallows it."""
+    """Like KeyboardInterrupt, for each of SIGNALS: no `except Exception` swallows it."""
 
     def __init__(self, signum: int):
         super().__init__(signal.Signals(signum).name)
@@ -35,6 +35,7 @@ _lock = threading.Lock()
 _groups: set[int] = set()
 _received: int | None = None
 _shielded = False
+_depth = 0  # handling_signals() nests: gitrepo's worktrees use it inside a command's
 
 
 def signal_name(signum: int) -> str:
@@ -42,7 +43,7 @@ def signal_name(signum: int) -> str:
 
 
 def received() -> int | None:
-    """The first SIGINT or SIGTERM this run got, if any."""
+    """The first of SIGNALS this run got, if any."""
     return _received
 
 
@@ -68,13 +69,18 @@ def _handle(signum: int, _frame) -> None:
 
 @contextmanager
 def handling_signals() -> Iterator[None]:
-    """SIGINT and SIGTERM raise Interrupted in the main thread while this lasts."""
-    global _received
+    """SIGNALS raise Interrupted in the main thread while this lasts; elsewhere, or nested, it changes nothing."""
+    global _received, _depth
+    if threading.current_thread() is not threading.main_thread() or _depth:
+        yield
+        return
     _received = None
     previous = {signum: signal.signal(signum, _handle) for signum in SIGNALS}
+    _depth = 1
     try:
         yield
     finally:
+        _depth = 0
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 

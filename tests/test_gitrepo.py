@@ -164,7 +164,7 @@ with private_worktree(repo, Path(sys.argv[2]), repo.resolve("HEAD~3"), "test") a
 """
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_terminated_run_cleans_up(repo: Repo, tmp_path: Path, signum):
     before = repo_state(repo.path)
     root = Path(__file__).resolve().parent.parent
