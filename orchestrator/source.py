@@ -188,9 +188,12 @@ def _git(path: Path, *args: str) -> bytes:
 
 def _git_state(path: Path) -> tuple[str, str]:
     head = _git(path, "rev-parse", "HEAD").decode().strip()
+    # The tree, not the commit: a commit that restores a tree already built (a reverted or repaired
+    # head, a rebase that changed only messages) finds that kernel in the cache.
+    tree = _git(path, "rev-parse", "HEAD^{tree}").strip()
     changes = _git(path, "diff", "HEAD", "--binary")
     untracked = [name for name in _git(path, "ls-files", "--others", "--exclude-standard", "-z").split(b"\0") if name]
-    digest = hashlib.sha256(head.encode() + changes)
+    digest = hashlib.sha256(tree + changes)
     for name in untracked:
         digest.update(name + (path / name.decode()).read_bytes())
     fingerprint = digest.hexdigest()[:16]

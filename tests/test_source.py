@@ -52,6 +52,21 @@ def test_git_tree_identity_is_head_plus_changes(tmp_path: Path):
     assert (tree / ".git/index").stat().st_mtime_ns == index  # reading the state did not rewrite the index
 
 
+def test_a_commit_that_restores_a_built_tree_has_its_fingerprint(tmp_path: Path):
+    tree = make_tree(tmp_path / "linux")
+    git(tree, "init", "-q")
+    git(tree, "add", ".")
+    git(tree, "commit", "-qm", "base")
+    base = resolve(str(tree), tmp_path / "cache")
+    (tree / "mm/gup_test.c").write_text("/* broken */\n")
+    git(tree, "commit", "-qam", "break")
+    broken = resolve(str(tree), tmp_path / "cache")
+    git(tree, "revert", "--no-edit", "HEAD")
+    repaired = resolve(str(tree), tmp_path / "cache")
+    assert broken.fingerprint != base.fingerprint
+    assert repaired.fingerprint == base.fingerprint and repaired.identity != base.identity
+
+
 def test_tree_configured_in_place_is_refused(tmp_path: Path):
     tree = make_tree(tmp_path / "linux")
     (tree / ".config").write_text("CONFIG_X=y\n")
