@@ -12,8 +12,11 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
+from git_history import make_kernel_branches, repo_state
 
+from orchestrator import source
 from orchestrator.config import parse_config
+from orchestrator.paths import default_cache_dir
 from orchestrator.plan import load_plan
 
 pytestmark = pytest.mark.e2e
@@ -296,3 +299,24 @@ def test_a_config_that_switches_off_gup_test_is_bad_input_found_before_building(
     assert len(lines) == 1 and "switches off what gupvm or the plan needs: CONFIG_GUP_TEST: asked y, got n" in lines[0]
     run_dir = next((tmp_path / "out").iterdir())
     assert not (run_dir / "results.json").exists()  # nothing was built or booted
+
+
+@pytest.mark.manual  # a cold build of a tree of its own, beyond CI's time
+@pytest.mark.parametrize("series", ["5.10", "7.3"])
+def test_a_git_checkout_with_uncommitted_changes_is_tested_as_it_is(tmp_path: Path, series: str):
+    tree = make_kernel_branches(tmp_path / f"linux-{series}", source.resolve(f"debian:{series}",
+                                                                          default_cache_dir()).path, {})
+    gup = tree / "mm/gup.c"  # written anew, not in place: the tree's files are hard links into the cache
+    text = gup.read_text()
+    gup.unlink()
+    gup.write_text(text + "\n/* an uncommitted change the run must build */\n")
+    before = repo_state(tree)
+    result, root = run_junit(tmp_path, "--kernel-src", str(tree))
+    assert result.returncode == 0, result.stdout + result.stderr
+    suite = root.find("testsuite")
+    assert properties(suite)["kernel_source"].startswith(f"git:{tree}@") and "+dirty-" in properties(suite)[
+        "kernel_source"]
+    assert properties(suite)["kernel_release"].startswith(series + ".")
+    skipped = assert_steps_passed_or_skipped_with_reason(suite, load_plan("smoke"), f"debian:{series}")
+    assert set(skipped) == ({"dump_thp_get", "dump_thp_pinned"} if series == "5.10" else set())
+    assert repo_state(tree) == before  # the checkout, its index and its changes as they were
