@@ -58,11 +58,12 @@ def _from_store(entry: Path, arch: Arch, build_dir: Path, log: Path) -> BuiltKer
     return BuiltKernel(image=image, build_dir=build_dir, release=(entry / "release").read_text().strip(), rebuilt=False)
 
 
-def _keep(entry: Path, image: Path, release: str) -> None:
-    """Copy a finished kernel into the store; renamed into place, so an entry is whole or absent."""
+def _keep(entry: Path, image: Path, release: str, config: Path) -> None:
+    """Copy a finished kernel and its .config into the store; renamed into place, so an entry is whole or absent."""
     entry.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=entry.name + ".", dir=entry.parent))
     shutil.copyfile(image, scratch / image.name)
+    shutil.copyfile(config, scratch / "config")
     (scratch / "release").write_text(release + "\n")
     try:
         os.rename(scratch, entry)
@@ -107,5 +108,5 @@ def build_kernel(
     mark_used(build_dir)
     release = (build_dir / "include/config/kernel.release").read_text().strip()
     if entry:
-        _keep(entry, image, release)
+        _keep(entry, image, release, build_dir / ".config")
     return BuiltKernel(image=image, build_dir=build_dir, release=release, rebuilt=not up_to_date)

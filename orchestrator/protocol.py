@@ -107,10 +107,11 @@ reboot -f
 
 
 _SHELL_TAIL = r"""# The plan's programs are on PATH. poweroff is the guest's way out: with
-# QEMU's -no-reboot a reboot ends QEMU.
-printf '#!/bin/sh\nexec reboot -f\n' > /gupvm/poweroff
-chmod +x /gupvm/poweroff
-export PS1='gupvm# '
+# QEMU's -no-reboot a reboot ends QEMU. A shell function, read from $ENV by
+# the interactive shell: busybox's own poweroff applet, which ash prefers to
+# a file on PATH, only signals this init, which does not handle it.
+printf 'poweroff() { reboot -f; }\n' > /gupvm/shellrc
+export ENV=/gupvm/shellrc PS1='gupvm# '
 setsid cttyhack sh
 reboot -f
 """

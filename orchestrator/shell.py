@@ -28,17 +28,13 @@ def run(options: runner.RunOptions) -> int:
                                     qemu.kernel_command_line(arch, "gupvm.shell=1"), console_signals=False)
         print(f"gupvm: booting {cell.build_id} (kernel {kernel.release}, {accel}) with the {plan.name} plan's "
               f"setup; console log: {console_log}", flush=True)
-        with console_log.open("a") as log:
-            child = qemu.spawn(command, logfile=log)
-            try:
-                environment = boot.wait_ready(child, options.limits.boot_seconds, console_log)
-                print(f"gupvm: guest ready ({' '.join(f'{k}={v}' for k, v in environment.items())}); "
-                      f"gup_test etc. are on PATH; poweroff or Ctrl-] ends the session", flush=True)
-                # interact() passes bytes, which a text log cannot take: the console log is kept by a filter.
-                child.logfile_read = None
-                child.interact(escape_character=ESCAPE, output_filter=lambda data: _keep(log, data))
-            finally:
-                child.close(force=True)
+        with console_log.open("a") as log, qemu.running(command, logfile=log) as child:
+            environment = boot.wait_ready(child, options.limits.boot_seconds, console_log)
+            print(f"gupvm: guest ready ({' '.join(f'{k}={v}' for k, v in environment.items())}); "
+                  f"gup_test etc. are on PATH; poweroff or Ctrl-] ends the session", flush=True)
+            # interact() passes bytes, which a text log cannot take: the console log is kept by a filter.
+            child.logfile_read = None
+            child.interact(escape_character=ESCAPE, output_filter=lambda data: _keep(log, data))
     print("\ngupvm: shell ended, QEMU stopped")
     return 0
 

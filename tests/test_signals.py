@@ -103,6 +103,14 @@ def build_dir_of(*additions: str) -> Path:
     return build.build_dir_for(CACHE, source.resolve(None, CACHE), arch, request.key())
 
 
+def forget_kernel(build_dir: Path, *additions: str) -> None:
+    """Remove a build directory and every finished kernel kept of a config with these options."""
+    for kept in (CACHE / "kernels").glob("x86_64-*/config"):
+        if all(option in kept.read_text().splitlines() for option in additions):
+            shutil.rmtree(kept.parent)
+    shutil.rmtree(build_dir, ignore_errors=True)
+
+
 def gupvm(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=tmp_path, capture_output=True,
                           text=True)
@@ -133,7 +141,7 @@ NO_INIT_OPTIONS = [option for addition in NO_INIT for option in ("--kconfig-add"
 
 def test_a_sigterm_in_the_build_stage_then_a_rerun_reuses_the_objects(tmp_path: Path):
     build_dir = build_dir_of(*NO_INIT)
-    shutil.rmtree(build_dir, ignore_errors=True)  # this test's own config: a build from nothing
+    forget_kernel(build_dir, *NO_INIT)  # this test's own config: a build from nothing
     run = Run(tmp_path / "first", *NO_INIT_OPTIONS, command="build")
     run.wait_for("build-*-x86_64.log", "  CC ")
     time.sleep(10)  # well into the build
