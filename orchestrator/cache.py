@@ -25,7 +25,7 @@ KINDS = {
     "configs": "verified .config",
     "kernels": "kept kernel",
     "worktrees": "bisect worktree",
-    "worktrees-kept": "presubmit worktree",
+    "checkouts-kept": "presubmit checkout",
     "apt": "private apt state",
 }
 

@@ -6,6 +6,9 @@ happens in a private `git worktree add --detach` under the cache, whose
 HEAD and refs/bisect belong to it alone; git's bookkeeping of it is removed
 when it is done with, and a worktree left by a killed run is cleaned up by
 the next one (a worktree is in use exactly while its lock file is locked).
+What stays between runs (a presubmit's checkout, for incremental builds) is
+a clone that borrows the repository's objects, which leaves nothing behind
+in the repository.
 """
 
 import fcntl
@@ -292,25 +295,33 @@ def private_worktree(repo: Repo, cache_dir: Path, commit: str, purpose: str) -> 
             repo.git("worktree", "prune", check=False)
 
 
-def kept_worktrees_root(cache_dir: Path) -> Path:
-    return cache_dir / "worktrees-kept"  # apart from private ones: clean_stale never removes these
+def kept_checkouts_root(cache_dir: Path) -> Path:
+    return cache_dir / "checkouts-kept"  # apart from private worktrees: clean_stale never removes these
 
 
 @contextmanager
-def kept_worktree(repo: Repo, cache_dir: Path, commit: str, purpose: str) -> Iterator[Worktree]:
-    """A private worktree at commit that stays between runs, at a path stable per (repository, purpose).
+def kept_checkout(repo: Repo, cache_dir: Path, commit: str, purpose: str) -> Iterator[Worktree]:
+    """A private checkout at commit that stays between runs, at a path stable per (repository, purpose).
 
     Its files keep their mtimes from run to run, and checkouts change only
     the files that differ, so the build directory of its path rebuilds only
-    what a commit changed (a presubmit's head against its base).
+    what a commit changed (a presubmit's head against its base). It is a
+    clone that borrows the repository's objects (`git clone --shared`), not
+    a worktree: it stays without leaving bookkeeping in the user's
+    repository, and sees every commit made there since (snapshots included).
     """
-    path, handle = _free_slot(kept_worktrees_root(cache_dir), repo, purpose)
+    path, handle = _free_slot(kept_checkouts_root(cache_dir), repo, purpose)
     try:
-        if path.resolve() in {known.resolve() for known in repo.worktree_names()} and (path / ".git").exists():
-            worktree = Worktree(repo, path, handle)
-            worktree.checkout(commit)
-        else:
-            worktree = _add_worktree(repo, path, commit, handle)
+        borrowed = path / ".git/objects/info/alternates"
+        objects = Path(repo.git("rev-parse", "--path-format=absolute", "--git-common-dir").stdout.strip()) / "objects"
+        if not (borrowed.is_file() and Path(borrowed.read_text().strip()) == objects):
+            shutil.rmtree(path, ignore_errors=True)
+            result = git(path.parent, "clone", "--quiet", "--shared", "--no-checkout", str(repo.path), str(path),
+                         check=False)
+            if result.returncode != 0:
+                raise InfrastructureError(f"git clone --shared {repo.path} {path} failed: {result.stderr.strip()}")
+        worktree = Worktree(repo, path, handle)
+        worktree.checkout(commit)
         yield worktree
     finally:
         handle.close()

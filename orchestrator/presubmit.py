@@ -22,7 +22,7 @@ from orchestrator.arches import Arch
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest, parse_config
 from orchestrator.errors import UsageError
-from orchestrator.gitrepo import Repo, Worktree, kept_worktree
+from orchestrator.gitrepo import Repo, Worktree, kept_checkout
 from orchestrator.plan import Plan
 from orchestrator.report import Verdict
 from orchestrator.step_compare import StepVerdict, classify_all, to_run_again
@@ -94,7 +94,7 @@ def config_difference(base_text: str, head_text: str) -> list[str]:
 
 
 class _Session:
-    """Builds and boots sides of one presubmit in one kept worktree; every run keeps its own directory."""
+    """Builds and boots sides of one presubmit in one kept checkout; every run keeps its own directory."""
 
     def __init__(self, options: PresubmitOptions, worktree: Worktree, announce: Callable[[str], None]):
         self.options, self.worktree, self.announce = options, worktree, announce
@@ -212,7 +212,7 @@ def run(options: PresubmitOptions, announce: Callable[[str], None] = print) -> i
     sides = options.sides
     announce(f"gupvm presubmit: base {sides.base_label}, head {sides.head_label}; results in {options.out_dir}")
     arches = [arch.name for arch, _ in options.requests]
-    with kept_worktree(options.repo, options.cache_dir, sides.base, "presubmit") as worktree:
+    with kept_checkout(options.repo, options.cache_dir, sides.base, "presubmit") as worktree:
         session = _Session(options, worktree, announce)
         base, base_build = session.build("base", sides.base)
         head, head_build = session.build("head", sides.head)

@@ -158,7 +158,7 @@ def make_kernel_branches(path: Path, tree: Path, branches: dict[str, list[tuple[
     """A kernel repository: main is one commit of tree (tagged base); each branch adds its edits on main.
 
     branches: name -> [(file, old, new, subject), ...]. Made once per path: a repository already there
-    with the same commits is reused as it is (its kept worktree and builds with it).
+    with the same commits is reused as it is (its kept checkout and builds with it).
     """
     if not (path / ".git").is_dir():
         scratch = path.with_name(path.name + ".partial")

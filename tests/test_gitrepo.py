@@ -11,7 +11,7 @@ import pytest
 from git_history import commit_file, make_repo, repo_state
 
 from orchestrator.errors import UsageError
-from orchestrator.gitrepo import Repo, clean_stale, kept_worktree, private_worktree, worktrees_root
+from orchestrator.gitrepo import Repo, clean_stale, kept_checkout, private_worktree, worktrees_root
 
 
 @pytest.fixture
@@ -196,24 +196,26 @@ def test_a_killed_run_is_cleaned_up_by_the_next(repo: Repo, tmp_path: Path):
     assert repo_state(repo.path) == before
 
 
-def test_a_kept_worktree_stays_and_a_checkout_touches_only_what_differs(repo: Repo, tmp_path: Path):
+def test_a_kept_checkout_stays_touches_only_what_differs_and_leaves_the_repository_as_it_was(repo: Repo,
+                                                                                            tmp_path: Path):
     before = repo_state(repo.path)
     cache = tmp_path / "cache"
-    with kept_worktree(repo, cache, repo.resolve("HEAD~3"), "presubmit") as worktree:
-        path = worktree.path
+    with kept_checkout(repo, cache, repo.resolve("HEAD~3"), "presubmit") as checkout:
+        path = checkout.path
         stamps = {name: (path / name).stat().st_mtime_ns for name in ("file0.txt", "file3.txt")}
         time.sleep(0.05)
-    clean_stale(repo, cache)  # a private worktree's cleanup leaves kept ones alone
-    with kept_worktree(repo, cache, repo.resolve("HEAD"), "presubmit") as again:
-        assert again.path == path and again.head() == repo.resolve("HEAD")
+    clean_stale(repo, cache)  # a private worktree's cleanup leaves kept checkouts alone
+    (repo.path / "new.txt").write_text("an uncommitted file\n")
+    snapshot = repo.snapshot()  # made after the clone: seen through the borrowed objects
+    with kept_checkout(repo, cache, snapshot, "presubmit") as again:
+        assert again.path == path and again.head() == snapshot
+        assert (path / "new.txt").read_text() == "an uncommitted file\n"
         assert (path / "file0.txt").stat().st_mtime_ns == stamps["file0.txt"]
         assert (path / "file3.txt").stat().st_mtime_ns == stamps["file3.txt"]
         assert (path / "file7.txt").is_file()
-    # What a kept worktree leaves: git's bookkeeping of it (listed by `git worktree list`), nothing else.
-    assert set(repo.worktree_names()) == {repo.path, path}
-    after = repo_state(repo.path)
-    after.pop("worktrees"), before.pop("worktrees")
-    assert after == before
+    (repo.path / "new.txt").unlink()
+    assert repo.worktree_names().keys() == {repo.path}
+    assert repo_state(repo.path) == before
 
 
 def test_upstream_and_series(repo: Repo):
