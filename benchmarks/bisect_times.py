@@ -6,7 +6,9 @@ commit 23 makes gup_test.c unpin one page too few, commit 8 does not
 compile. The bisection runs twice on it: the first warms the build
 directory of the bisection's worktree (its path is stable, so its objects
 and ccache entries serve the second); the second is the one measured, with
-the good end's kernel already built once. Only pin_basic runs (x86_64, smoke).
+the good end's kernel in the cache and every other kernel the first kept
+forgotten, so each of its commits is built (incrementally) as a user's
+bisection builds it. Only pin_basic runs (x86_64, smoke).
 
 Prints the number of tested commits and, for each, its seconds with build
 and boot apart (wall clock of this machine: the guest runs under whatever
@@ -19,6 +21,7 @@ Run it under the shared build lock on a shared machine.
 """
 
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,6 +30,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from git_history import make_kernel_history  # noqa: E402
+
+from orchestrator import source  # noqa: E402
+from orchestrator.paths import default_cache_dir  # noqa: E402
 
 
 def bisect(history, workdir: Path) -> tuple[float, dict, str]:
@@ -40,6 +46,16 @@ def bisect(history, workdir: Path) -> tuple[float, dict, str]:
     return seconds, json.loads(state_path.read_text()), result.stdout + result.stderr
 
 
+def forget_kernels_kept_since(started: float, keep: str) -> int:
+    """Remove the finished kernels kept after started, but those of the fingerprint keep."""
+    forgotten = 0
+    for entry in (default_cache_dir() / "kernels").glob("x86_64-*"):
+        if entry.stat().st_mtime > started and not entry.name.startswith(f"x86_64-{keep}-"):
+            shutil.rmtree(entry)
+            forgotten += 1
+    return forgotten
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gupvm-bisect-bench-") as scratch:
         root = Path(scratch)
@@ -47,7 +63,13 @@ def main() -> int:
         history = make_kernel_history(root / "linux", changes=32, breaking_at=23, unbuildable_at=8)
         print(f"history: {len(history.commits)} commits in {time.monotonic() - started:.0f} s")
         rounds = ("cold",) if "--once" in sys.argv[1:] else ("warm-up", "measured")
+        round_started = time.time()
         for name in rounds:
+            if name == "measured":
+                good = source.commit_fingerprint(history.path, history.commits[0])
+                print(f"\nforgot {forget_kernels_kept_since(round_started, good)} kernels the warm-up kept "
+                      f"(the good end's stays)")
+            round_started = time.time()
             workdir = root / name
             workdir.mkdir()
             seconds, state, output = bisect(history, workdir)

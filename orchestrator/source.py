@@ -193,12 +193,21 @@ def _git_state(path: Path) -> tuple[str, str]:
     tree = _git(path, "rev-parse", "HEAD^{tree}").strip()
     changes = _git(path, "diff", "HEAD", "--binary")
     untracked = [name for name in _git(path, "ls-files", "--others", "--exclude-standard", "-z").split(b"\0") if name]
-    digest = hashlib.sha256(tree + changes)
-    for name in untracked:
-        digest.update(name + (path / name.decode()).read_bytes())
-    fingerprint = digest.hexdigest()[:16]
+    fingerprint = _fingerprint(tree, changes, [name + (path / name.decode()).read_bytes() for name in untracked])
     dirty = f"+dirty-{fingerprint}" if changes or untracked else ""
     return f"git:{path}@{head[:12]}{dirty}", fingerprint
+
+
+def commit_fingerprint(repository: Path, commit: str) -> str:
+    """The fingerprint a clean checkout of commit has (what its kept kernels are named by)."""
+    return _fingerprint(_git(repository, "rev-parse", f"{commit}^{{tree}}").strip())
+
+
+def _fingerprint(tree: bytes, changes: bytes = b"", untracked: list[bytes] | None = None) -> str:
+    digest = hashlib.sha256(tree + changes)
+    for named_contents in untracked or []:
+        digest.update(named_contents)
+    return digest.hexdigest()[:16]
 
 
 def _stat_state(path: Path) -> tuple[str, str]:

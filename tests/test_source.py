@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import UsageError
-from orchestrator.source import resolve
+from orchestrator.source import commit_fingerprint, resolve
 
 
 def make_tree(path: Path) -> Path:
@@ -65,6 +65,7 @@ def test_a_commit_that_restores_a_built_tree_has_its_fingerprint(tmp_path: Path)
     repaired = resolve(str(tree), tmp_path / "cache")
     assert broken.fingerprint != base.fingerprint
     assert repaired.fingerprint == base.fingerprint and repaired.identity != base.identity
+    assert commit_fingerprint(tree, "HEAD~1") == broken.fingerprint  # without checking it out
 
 
 def test_tree_configured_in_place_is_refused(tmp_path: Path):
