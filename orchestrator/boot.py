@@ -19,8 +19,11 @@ from orchestrator.plan import Plan
 from orchestrator.protocol import PLAN_END, READY, STEP_BEGIN, STEP_END, STEP_SKIP, parse_environment
 from orchestrator.qemu import CLOCKS, Clock, kernel_command_line, qemu_command, running
 
-# A soft lockup report is a BUG: line the kernel survives; the step fails on it (see check.py).
-CRASH = re.compile(r"Kernel panic - not syncing|\bOops\b|\bBUG: (?!soft lockup)|kernel BUG at|general protection fault")
+# A soft lockup report is a BUG: line the kernel survives; the step fails on it (see check.py). A BUG:
+# line counts once it is whole: console text arrives in pieces, and a piece ending in "BUG: " would
+# pass the soft lockup exception.
+CRASH = re.compile(
+    r"Kernel panic - not syncing|\bOops\b|\bBUG: (?!soft lockup)[^\r\n]*\n|kernel BUG at|general protection fault")
 SPLAT_END = re.compile(r"---\[ end (trace|Kernel panic)[^\n]*")
 SPLAT_GRACE_SECONDS = 5.0
 BEGIN_SECONDS = 30.0

@@ -22,3 +22,25 @@ def test_panic_and_hang_end_their_steps_and_later_boots_resume(recovery_61, data
     assert hang.outcome == "timeout" and "no result after 5 s" in hang.problem
     for name in ("pin_basic_before", "pin_fast_after_crash", "pin_longterm_after_hang", "pin_with_foll_get"):
         assert outcomes[name].outcome == "completed"
+
+
+def test_a_soft_lockup_report_split_after_bug_is_not_taken_for_a_crash(tmp_path):
+    """Console text comes in pieces; one may end right after "BUG: " (seen on a loaded host)."""
+    import time
+
+    import pexpect
+
+    from orchestrator.boot import follow_steps
+    from orchestrator.plan import Plan, Step
+
+    plan = Plan("lockup", "", (Step(name="lockup", program="sh", args=("-c", "true"), expect="get", timeout=4),))
+    first = "@@gupvm step-begin 1 lockup\r\n[    7.892097] watchdog: BUG: "
+    rest = "soft lockup - CPU#0 stuck for 3s! [sh:37]\r\n[    7.892413] CPU: 0 PID: 37 Comm: sh\r\n"
+    child = pexpect.spawn("sh", ["-c", f"printf '{first}'; sleep 1; printf '{rest}'; sleep 60"], encoding="utf-8")
+    captures = []
+    try:
+        follow_steps(child, plan, captures, time.monotonic() + 30)
+    finally:
+        child.close(force=True)
+    (capture,) = captures
+    assert capture.outcome == "timeout" and "BUG: soft lockup - CPU#0 stuck for 3s!" in capture.text
