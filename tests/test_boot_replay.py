@@ -1,4 +1,9 @@
-from orchestrator.plan import load_plan
+import time
+
+import pexpect
+
+from orchestrator.boot import follow_steps
+from orchestrator.plan import Plan, Step, load_plan
 
 
 def test_every_smoke_step_is_framed_and_completed(smoke_61):
@@ -26,13 +31,6 @@ def test_panic_and_hang_end_their_steps_and_later_boots_resume(recovery_61, data
 
 def test_a_soft_lockup_report_split_after_bug_is_not_taken_for_a_crash(tmp_path):
     """Console text comes in pieces; one may end right after "BUG: " (seen on a loaded host)."""
-    import time
-
-    import pexpect
-
-    from orchestrator.boot import follow_steps
-    from orchestrator.plan import Plan, Step
-
     plan = Plan("lockup", "", (Step(name="lockup", program="sh", args=("-c", "true"), expect="get", timeout=4),))
     first = "@@gupvm step-begin 1 lockup\r\n[    7.892097] watchdog: BUG: "
     rest = "soft lockup - CPU#0 stuck for 3s! [sh:37]\r\n[    7.892413] CPU: 0 PID: 37 Comm: sh\r\n"
