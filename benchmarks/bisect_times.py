@@ -6,9 +6,9 @@ commit 23 makes gup_test.c unpin one page too few, commit 8 does not
 compile. The bisection runs twice on it: the first warms the build
 directory of the bisection's worktree (its path is stable, so its objects
 and ccache entries serve the second); the second is the one measured, with
-the good end's kernel in the cache and every other kernel the first kept
-forgotten, so each of its commits is built (incrementally) as a user's
-bisection builds it. Only pin_basic runs (x86_64, smoke).
+the good end's kernel in the cache and every other kept kernel of the
+history forgotten before each round, so each of its commits is built
+(incrementally) as a user's bisection builds it. Only pin_basic runs (x86_64, smoke).
 
 Prints the number of tested commits and, for each, its seconds with build
 and boot apart (wall clock of this machine: the guest runs under whatever
@@ -46,11 +46,14 @@ def bisect(history, workdir: Path) -> tuple[float, dict, str]:
     return seconds, json.loads(state_path.read_text()), result.stdout + result.stderr
 
 
-def forget_kernels_kept_since(started: float, keep: str) -> int:
-    """Remove the finished kernels kept after started, but those of the fingerprint keep."""
+def forget_kernels(history, since: float) -> int:
+    """Remove the finished kernels kept of the history's commits but its good end, and all kept since."""
+    commits = {source.commit_fingerprint(history.path, commit) for commit in history.commits[1:]}
+    good = source.commit_fingerprint(history.path, history.commits[0])
     forgotten = 0
     for entry in (default_cache_dir() / "kernels").glob("x86_64-*"):
-        if entry.stat().st_mtime > started and not entry.name.startswith(f"x86_64-{keep}-"):
+        fingerprint = entry.name.split("-")[1]
+        if fingerprint != good and (fingerprint in commits or entry.stat().st_mtime > since):
             shutil.rmtree(entry)
             forgotten += 1
     return forgotten
@@ -65,10 +68,9 @@ def main() -> int:
         rounds = ("cold",) if "--once" in sys.argv[1:] else ("warm-up", "measured")
         round_started = time.time()
         for name in rounds:
-            if name == "measured":
-                good = source.commit_fingerprint(history.path, history.commits[0])
-                print(f"\nforgot {forget_kernels_kept_since(round_started, good)} kernels the warm-up kept "
-                      f"(the good end's stays)")
+            # Each round builds what a user's bisection builds: every commit but the good end (a kernel
+            # of an earlier round, or of an earlier run of this benchmark, would be taken from the cache).
+            print(f"\n{name}: forgot {forget_kernels(history, round_started)} kept kernels; the good end's stays")
             round_started = time.time()
             workdir = root / name
             workdir.mkdir()
