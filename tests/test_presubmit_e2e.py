@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
-from git_history import _kernel_git, make_kernel_branches
+from git_history import _kernel_git, make_kernel_branches, repo_state
 
 from orchestrator import source
 from orchestrator.paths import default_cache_dir
@@ -93,8 +93,10 @@ def test_a_slowed_gup_fast_path_is_called_slower_with_its_interval(history: Path
 
 
 def test_a_head_that_changes_nothing_is_clean(history: Path, tmp_path: Path):
+    before = repo_state(history)
     result, out = presubmit(history, tmp_path, "--fail-on-slower", "5")  # base: the upstream; head: the checkout
     assert result.returncode == 0, result.stdout + result.stderr
+    assert repo_state(history) == before  # HEAD, refs, index, status, and no worktree left registered
     data = json.loads((out / "compare.json").read_text())
     assert {step["kind"] for step in data["steps"]} == {"unchanged"}
     assert len(data["timings"]) == 6
