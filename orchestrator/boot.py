@@ -23,7 +23,7 @@ from orchestrator.qemu import CLOCKS, Clock, kernel_command_line, qemu_command, 
 # line counts once it is whole: console text arrives in pieces, and a piece ending in "BUG: " would
 # pass the soft lockup exception.
 CRASH = re.compile(
-    r"Kernel panic - not syncing|\bOops\b|\bBUG: (?!soft lockup)[^\r\n]*\n|kernel BUG at|general protection fault")
+    r"Kernel panic - not syncing|\bOops\b|\bBUG: (?!soft lockup)[^\r\n]*\r*\n|kernel BUG at|general protection fault")
 SPLAT_END = re.compile(r"---\[ end (trace|Kernel panic)[^\n]*")
 SPLAT_GRACE_SECONDS = 5.0
 BEGIN_SECONDS = 30.0

@@ -42,3 +42,18 @@ def test_a_soft_lockup_report_split_after_bug_is_not_taken_for_a_crash(tmp_path)
         child.close(force=True)
     (capture,) = captures
     assert capture.outcome == "timeout" and "BUG: soft lockup - CPU#0 stuck for 3s!" in capture.text
+
+
+def test_a_bug_line_in_pieces_crashes_the_step_with_its_title():
+    plan = Plan("bug", "", (Step(name="bug", program="sh", args=("-c", "true"), expect="get", timeout=10),))
+    first = "@@gupvm step-begin 1 bug\r\r\n[    2.63] BUG: kernel NULL pointer "
+    rest = "dereference, address: 0000000000000000\r\r\n[    2.64] #PF: supervisor write access\r\r\n" \
+           "[    2.65] Oops: 0002 [#1] SMP\r\r\n---[ end trace 0000000000000000 ]---\r\r\n"
+    child = pexpect.spawn("sh", ["-c", f"printf '{first}'; sleep 1; printf '{rest}'; sleep 60"], encoding="utf-8")
+    captures = []
+    try:
+        follow_steps(child, plan, captures, time.monotonic() + 30)
+    finally:
+        child.close(force=True)
+    (capture,) = captures
+    assert capture.outcome == "crashed" and capture.problem.startswith("BUG: kernel NULL pointer dereference")
