@@ -29,31 +29,28 @@ def test_panic_and_hang_end_their_steps_and_later_boots_resume(recovery_61, data
         assert outcomes[name].outcome == "completed"
 
 
-def test_a_soft_lockup_report_split_after_bug_is_not_taken_for_a_crash(tmp_path):
-    """Console text comes in pieces; one may end right after "BUG: " (seen on a loaded host)."""
-    plan = Plan("lockup", "", (Step(name="lockup", program="sh", args=("-c", "true"), expect="get", timeout=4),))
-    first = "@@gupvm step-begin 1 lockup\r\n[    7.892097] watchdog: BUG: "
-    rest = "soft lockup - CPU#0 stuck for 3s! [sh:37]\r\n[    7.892413] CPU: 0 PID: 37 Comm: sh\r\n"
-    child = pexpect.spawn("sh", ["-c", f"printf '{first}'; sleep 1; printf '{rest}'; sleep 60"], encoding="utf-8")
+def follow_in_two_pieces(first: str, rest: str, timeout: float):
+    """One step's console text in two writes a second apart, as a loaded host's console delivers it."""
+    plan = Plan("pieces", "", (Step(name="step", program="sh", args=("-c", "true"), expect="get", timeout=timeout),))
+    text = f"printf '@@gupvm step-begin 1 step\\r\\r\\n{first}'; sleep 1; printf '{rest}'; sleep 60"
+    child = pexpect.spawn("sh", ["-c", text], encoding="utf-8")
     captures = []
     try:
         follow_steps(child, plan, captures, time.monotonic() + 30)
     finally:
         child.close(force=True)
     (capture,) = captures
+    return capture
+
+
+def test_a_soft_lockup_report_split_after_bug_is_not_taken_for_a_crash():
+    capture = follow_in_two_pieces("[    7.892097] watchdog: BUG: ",
+                                   "soft lockup - CPU#0 stuck for 3s! [sh:37]\r\r\n[    7.89] CPU: 0 PID: 37\r\r\n", 4)
     assert capture.outcome == "timeout" and "BUG: soft lockup - CPU#0 stuck for 3s!" in capture.text
 
 
 def test_a_bug_line_in_pieces_crashes_the_step_with_its_title():
-    plan = Plan("bug", "", (Step(name="bug", program="sh", args=("-c", "true"), expect="get", timeout=10),))
-    first = "@@gupvm step-begin 1 bug\r\r\n[    2.63] BUG: kernel NULL pointer "
-    rest = "dereference, address: 0000000000000000\r\r\n[    2.64] #PF: supervisor write access\r\r\n" \
-           "[    2.65] Oops: 0002 [#1] SMP\r\r\n---[ end trace 0000000000000000 ]---\r\r\n"
-    child = pexpect.spawn("sh", ["-c", f"printf '{first}'; sleep 1; printf '{rest}'; sleep 60"], encoding="utf-8")
-    captures = []
-    try:
-        follow_steps(child, plan, captures, time.monotonic() + 30)
-    finally:
-        child.close(force=True)
-    (capture,) = captures
+    capture = follow_in_two_pieces("[    2.63] BUG: kernel NULL pointer ",
+                                   "dereference, address: 0000000000000000\r\r\n[    2.65] Oops: 0002 [#1] SMP\r\r\n"
+                                   "---[ end trace 0000000000000000 ]---\r\r\n", 10)
     assert capture.outcome == "crashed" and capture.problem.startswith("BUG: kernel NULL pointer dereference")
