@@ -47,8 +47,9 @@ def repo_state(path: Path) -> dict[str, str]:
         "refs": run_git(path, "for-each-ref", "--format=%(refname) %(objectname)"),
         "status": run_git(path, "--no-optional-locks", "status", "--porcelain=v1", "--untracked-files=all",
                           "--ignored"),
-        "diff": run_git(path, "--no-optional-locks", "diff", "HEAD", "--binary"),
-        "staged": run_git(path, "--no-optional-locks", "diff", "--cached", "--binary"),
+        # --full-index: an abbreviated object name grows with the number of objects (a gc changes it).
+        "diff": run_git(path, "--no-optional-locks", "diff", "HEAD", "--binary", "--full-index"),
+        "staged": run_git(path, "--no-optional-locks", "diff", "--cached", "--binary", "--full-index"),
         "index": index.read_bytes().hex() if index.is_file() else "",
         "worktrees": run_git(path, "worktree", "list", "--porcelain"),
     }
@@ -136,7 +137,9 @@ _FIXED_DATES = {"GIT_AUTHOR_DATE": "2024-01-01T00:00:00Z", "GIT_COMMITTER_DATE":
 
 
 def _kernel_git(path: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "core.looseCompression=1", "-C", str(path), *args], check=True,
+    # gc.auto=0: no gc left packing the repository in the background while a test compares its state.
+    return subprocess.run(["git", "-c", "core.looseCompression=1", "-c", "gc.auto=0", "-C", str(path), *args],
+                          check=True,
                           capture_output=True, text=True, env={**os.environ, **AUTHOR_ENV, **_FIXED_DATES}).stdout
 
 
