@@ -72,7 +72,7 @@ def plan_name(path: Path) -> str:
 
 
 def available_plans() -> list[str]:
-    return sorted(path.stem for path in PLANS_DIR.glob("*.toml"))
+    return sorted(plan_name(path) for path in PLANS_DIR.glob("*.toml"))
 
 
 def load_plan(name_or_path: str) -> Plan:
