@@ -35,7 +35,7 @@ _lock = threading.Lock()
 _groups: set[int] = set()
 _received: int | None = None
 _shielded = False
-_depth = 0  # handling_signals() nests: gitrepo's worktrees use it inside a command's
+_installed = False  # by the outermost handling_signals(): gitrepo's worktrees use it inside a command's
 
 
 def signal_name(signum: int) -> str:
@@ -70,17 +70,17 @@ def _handle(signum: int, _frame) -> None:
 @contextmanager
 def handling_signals() -> Iterator[None]:
     """SIGNALS raise Interrupted in the main thread while this lasts; elsewhere, or nested, it changes nothing."""
-    global _received, _depth
-    if threading.current_thread() is not threading.main_thread() or _depth:
+    global _received, _installed
+    if threading.current_thread() is not threading.main_thread() or _installed:
         yield
         return
     _received = None
     previous = {signum: signal.signal(signum, _handle) for signum in SIGNALS}
-    _depth = 1
+    _installed = True
     try:
         yield
     finally:
-        _depth = 0
+        _installed = False
         for signum, handler in previous.items():
             signal.signal(signum, handler)
 
