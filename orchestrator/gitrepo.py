@@ -140,18 +140,6 @@ class Repo:
         message = f"gupvm: uncommitted changes of {self.path} on {head[:12]}"
         return self.git("commit-tree", tree, "-p", head, "-m", message, env=_IDENTITY).stdout.strip()
 
-    def worktree_names(self) -> dict[Path, str]:
-        """Registered worktrees: path -> its HEAD."""
-        listing = self.git("worktree", "list", "--porcelain").stdout
-        worktrees, current = {}, None
-        for line in listing.splitlines():
-            if line.startswith("worktree "):
-                current = Path(line.removeprefix("worktree "))
-                worktrees[current] = ""
-            elif line.startswith("HEAD ") and current is not None:
-                worktrees[current] = line.removeprefix("HEAD ")
-        return worktrees
-
 
 def worktrees_root(cache_dir: Path) -> Path:
     return cache_dir / "worktrees"
@@ -264,16 +252,6 @@ def _free_slot(root: Path, repo: Repo, purpose: str):
     raise InfrastructureError(f"{root}: 100 gupvm worktrees of {repo.path} are in use")
 
 
-def _add_worktree(repo: Repo, path: Path, commit: str, handle) -> "Worktree":
-    """A new detached worktree at path, anything left there by an earlier run removed first."""
-    shutil.rmtree(path, ignore_errors=True)
-    repo.git("worktree", "prune")
-    result = repo.git("worktree", "add", "--detach", "--force", str(path), commit, check=False)
-    if result.returncode != 0:
-        raise InfrastructureError(f"git worktree add {path} failed: {result.stderr.strip()}")
-    return Worktree(repo, path, handle)
-
-
 @contextmanager
 def private_worktree(repo: Repo, cache_dir: Path, commit: str, purpose: str) -> Iterator[Worktree]:
     """A private worktree at commit; removed with git's bookkeeping of it on the way out, whatever happens.
@@ -285,7 +263,12 @@ def private_worktree(repo: Repo, cache_dir: Path, commit: str, purpose: str) -> 
     clean_stale(repo, cache_dir)
     path, handle = _free_slot(worktrees_root(cache_dir), repo, purpose)
     with handling_signals(), handle:
-        worktree = _add_worktree(repo, path, commit, handle)
+        shutil.rmtree(path, ignore_errors=True)  # whatever an earlier run left there
+        repo.git("worktree", "prune")
+        result = repo.git("worktree", "add", "--detach", "--force", str(path), commit, check=False)
+        if result.returncode != 0:
+            raise InfrastructureError(f"git worktree add {path} failed: {result.stderr.strip()}")
+        worktree = Worktree(repo, path, handle)
         try:
             yield worktree
         finally:

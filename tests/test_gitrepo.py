@@ -14,6 +14,12 @@ from orchestrator.errors import UsageError
 from orchestrator.gitrepo import Repo, clean_stale, kept_checkout, private_worktree, worktrees_root
 
 
+def worktree_paths(repo: Repo) -> list[Path]:
+    """The repository's registered worktrees, itself first."""
+    listing = repo.git("worktree", "list", "--porcelain").stdout
+    return [Path(line.removeprefix("worktree ")) for line in listing.splitlines() if line.startswith("worktree ")]
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Repo:
     path = make_repo(tmp_path / "user", commits=8)
@@ -56,7 +62,7 @@ def test_worktree_checkout_revert_and_removal_leave_the_user_alone(repo: Repo, t
         assert during == {key: value for key, value in before.items() if key != "worktrees"}
     assert not worktree.path.exists()
     assert repo_state(repo.path) == before
-    assert repo.worktree_names().keys() == {repo.path}
+    assert worktree_paths(repo) == [repo.path]
 
 
 def test_a_revert_that_conflicts_is_refused_and_leaves_head(repo: Repo, tmp_path: Path):
@@ -137,7 +143,7 @@ def test_an_exception_inside_still_removes_the_worktree(repo: Repo, tmp_path: Pa
             worktree.bisect_start(repo.resolve("HEAD"), repo.resolve("HEAD~7"))
             raise KeyboardInterrupt
     assert not worktree.path.exists()
-    assert repo.worktree_names().keys() == {repo.path}
+    assert worktree_paths(repo) == [repo.path]
     assert repo_state(repo.path) == before
 
 
@@ -175,7 +181,7 @@ def test_a_terminated_run_cleans_up(repo: Repo, tmp_path: Path, signum):
     child.send_signal(signum)
     child.wait(timeout=30)
     assert not path.exists()
-    assert repo.worktree_names().keys() == {repo.path}
+    assert worktree_paths(repo) == [repo.path]
     assert repo_state(repo.path) == before
 
 
@@ -188,11 +194,11 @@ def test_a_killed_run_is_cleaned_up_by_the_next(repo: Repo, tmp_path: Path):
     path = Path(child.stdout.readline().strip())
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=30)
-    assert path.is_dir() and len(repo.worktree_names()) == 2  # left behind
+    assert path.is_dir() and len(worktree_paths(repo)) == 2  # left behind
     time.sleep(0.1)
     assert clean_stale(repo, cache) == [path]
     assert not path.exists()
-    assert repo.worktree_names().keys() == {repo.path}
+    assert worktree_paths(repo) == [repo.path]
     assert repo_state(repo.path) == before
 
 
@@ -214,7 +220,7 @@ def test_a_kept_checkout_stays_touches_only_what_differs_and_leaves_the_reposito
         assert (path / "file3.txt").stat().st_mtime_ns == stamps["file3.txt"]
         assert (path / "file7.txt").is_file()
     (repo.path / "new.txt").unlink()
-    assert repo.worktree_names().keys() == {repo.path}
+    assert worktree_paths(repo) == [repo.path]
     assert repo_state(repo.path) == before
 
 
