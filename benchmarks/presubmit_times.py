@@ -65,13 +65,10 @@ GUP_FAST_GET = "x86_64/gup_fast_benchmark/get_usec"
 PIN_FAST_GET = "x86_64/pin_fast_benchmark/get_usec"
 
 
-CLOCK = "auto"
-
-
-def presubmit(history: Path, head: str, out: Path, env: dict[str, str]) -> tuple[float, dict]:
+def presubmit(history: Path, head: str, out: Path, env: dict[str, str], clock: str) -> tuple[float, dict]:
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "orchestrator", "presubmit", "--kernel-src", str(history),
-                             "--base", "main", "--head", head, "--out", str(out), "--clock", CLOCK],
+                             "--base", "main", "--head", head, "--out", str(out), "--clock", clock],
                             capture_output=True, text=True, env=env)
     seconds = time.monotonic() - started
     found = [path / "compare.json" for path in out.iterdir() if (path / "compare.json").is_file()]
@@ -103,8 +100,6 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true", help="also time a presubmit with an empty cache")
     parser.add_argument("--clock", choices=("auto", "icount", "realtime"), default="auto")
     args = parser.parse_args()
-    global CLOCK
-    CLOCK = args.clock
     cache = default_cache_dir()
     history = make_kernel_branches(cache / "test-histories" / "debian-6.1",
                                   source.resolve("debian:6.1", cache).path, BRANCHES)
@@ -112,13 +107,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="gupvm-presubmit-bench-") as scratch:
         out = Path(scratch)
         for head in BRANCHES:  # every kernel built and kept before anything is timed
-            presubmit(history, head, out / f"warm-{head}", env)
-        cached = [presubmit(history, nudge(history, number), out / f"nudge-{number}", env)[0] for number in range(2)]
+            presubmit(history, head, out / f"warm-{head}", env, args.clock)
+        cached = [presubmit(history, nudge(history, number), out / f"nudge-{number}", env, args.clock)[0]
+                  for number in range(2)]
         print(f"presubmit, base cached, head one small change away: {statistics.median(cached):.0f} s "
               f"(median of {', '.join(f'{s:.0f}' for s in cached)} s; target <= 360 s)", flush=True)
         if args.cold:
             cold_env = dict(env, GUPVM_CACHE=str(out / "cold-cache"))
-            seconds, _ = presubmit(history, "slower-10pct", out / "cold", cold_env)
+            seconds, _ = presubmit(history, "slower-10pct", out / "cold", cold_env, args.clock)
             print(f"presubmit, nothing cached: {seconds:.0f} s", flush=True)
         called = compared = 0
         detected = {GUP_FAST_GET: 0, PIN_FAST_GET: 0}
@@ -126,15 +122,15 @@ def main() -> None:
         trial_seconds = []
         changes: dict[str, list[float]] = {"10": [], "10 pin": [], "2": [], "2 pin": []}
         for trial in range(args.trials):
-            seconds, same = presubmit(history, "noop", out / f"aa-{trial}", env)
+            seconds, same = presubmit(history, "noop", out / f"aa-{trial}", env, args.clock)
             trial_seconds.append(seconds)
             compared += len(same["timings"])
             called += sum(verdict in ("slower", "faster") for verdict in verdicts(same).values())
-            slow_data = presubmit(history, "slower-10pct", out / f"slow-{trial}", env)[1]
+            slow_data = presubmit(history, "slower-10pct", out / f"slow-{trial}", env, args.clock)[1]
             slow = verdicts(slow_data)
             for metric in detected:
                 detected[metric] += slow[metric] == "slower"
-            small_data = presubmit(history, "slower-2pct", out / f"small-{trial}", env)[1]
+            small_data = presubmit(history, "slower-2pct", out / f"small-{trial}", env, args.clock)[1]
             for metric in small:
                 small[metric] += verdicts(small_data)[metric] == "slower"
             changes["10"].append(change(slow_data, GUP_FAST_GET))
