@@ -81,7 +81,7 @@ def debian_tree() -> Path:
     return resolve("debian:6.1", default_cache_dir()).path
 
 
-def _replace(path: Path, text: str) -> None:
+def replace_file(path: Path, text: str) -> None:
     """A new file in place of the old: the tree is hard-linked to gupvm's cache, which must never change."""
     with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False) as scratch:
         scratch.write(text)
@@ -107,19 +107,19 @@ def make_kernel_history(path: Path, changes: int = 16, breaking_at: int | None =
             target = path / "mm/gup_test.c"
             text = target.read_text()
             assert _LEAK[0] in text
-            _replace(target, text.replace(*_LEAK, 1))
+            replace_file(target, text.replace(*_LEAK, 1))
             subject = "mm/gup_test: unpin one page too few"
         elif number == unbuildable_at:
             target = path / "mm/gup.c"
-            _replace(target, target.read_text() + _BUILD_ERROR)
+            replace_file(target, target.read_text() + _BUILD_ERROR)
             subject = "mm/gup: a change that does not compile"
         elif unbuildable_at and number == unbuildable_at + 1:
             target = path / "mm/gup.c"
-            _replace(target, target.read_text().replace(_BUILD_ERROR, ""))
+            replace_file(target, target.read_text().replace(_BUILD_ERROR, ""))
             subject = "mm/gup: fix the build"
         else:
             target = path / _EDITED_FILES[number % len(_EDITED_FILES)]
-            _replace(target, target.read_text() + f"\n/* synthetic history: change {number} */\n")
+            replace_file(target, target.read_text() + f"\n/* synthetic history: change {number} */\n")
             subject = f"{target.relative_to(path).parts[0]}: synthetic change {number}"
         run_git(path, "add", "-f", str(target.relative_to(path)))
         run_git(path, "commit", "-q", "-m", subject)

@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import pytest
-from git_history import make_kernel_branches, repo_state
+from git_history import make_kernel_branches, replace_file, repo_state
 
 from orchestrator import source
 from orchestrator.config import parse_config
@@ -307,9 +307,7 @@ def test_a_git_checkout_with_uncommitted_changes_is_tested_as_it_is(tmp_path: Pa
     tree = make_kernel_branches(tmp_path / f"linux-{series}", source.resolve(f"debian:{series}",
                                                                           default_cache_dir()).path, {})
     gup = tree / "mm/gup.c"  # written anew, not in place: the tree's files are hard links into the cache
-    text = gup.read_text()
-    gup.unlink()
-    gup.write_text(text + "\n/* an uncommitted change the run must build */\n")
+    replace_file(gup, gup.read_text() + "\n/* an uncommitted change the run must build */\n")
     before = repo_state(tree)
     result, root = run_junit(tmp_path, "--kernel-src", str(tree))
     assert result.returncode == 0, result.stdout + result.stderr
