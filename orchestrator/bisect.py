@@ -25,12 +25,15 @@ from orchestrator.bisect_verdict import (
     PARENT_PASSES,
     REPRO_RUNS,
     REVERT_PASSES,
+    CommitVerdict,
     Conclusion,
+    Finding,
+    Judgement,
     Outcome,
     Reproduction,
-    Run,
     Signature,
-    Verdict,
+    Stage,
+    StepRun,
     check_of,
     choose_signature,
     commit_verdict,
@@ -49,6 +52,7 @@ from orchestrator.errors import InfrastructureError, UsageError
 from orchestrator.gitrepo import Repo, Worktree, private_worktree
 from orchestrator.plan import Plan, load_plan, repeated, select_steps
 from orchestrator.qemu import ACCELS
+from orchestrator.results import ProblemKind, Status
 
 STATE_NAME = "bisect.json"
 EXIT_INFRASTRUCTURE = 3
@@ -65,7 +69,7 @@ class Record:
     role: str  # "bad end", "good end", "bisect", or a check's name
     commit: str
     subject: str
-    verdict: str
+    verdict: Judgement | None  # None while the commit is being tested
     why: str
     matching: int = 0
     runs: int = 0
@@ -76,8 +80,9 @@ class Record:
     seconds: float = 0.0
     detail: str = ""
 
-    def as_verdict(self) -> Verdict:
-        return Verdict(self.verdict, self.why, self.matching, self.runs, self.confidence, tuple(self.other))
+    def as_verdict(self) -> CommitVerdict:
+        assert self.verdict is not None
+        return CommitVerdict(self.verdict, self.why, self.matching, self.runs, self.confidence, tuple(self.other))
 
 
 @dataclass
@@ -103,7 +108,9 @@ class BisectState:
     def from_json(cls, text: str) -> "BisectState":
         data = json.loads(text)
         data["signature"] = Signature.from_dict(data["signature"]) if data.get("signature") else None
-        data["records"] = [Record(**{**record, "other": tuple(record["other"])}) for record in data["records"]]
+        data["records"] = [Record(**{**record, "other": tuple(record["other"]),
+                                     "verdict": Judgement(record["verdict"]) if record["verdict"] else None})
+                           for record in data["records"]]
         return cls(**data)
 
     def record_for(self, role: str) -> Record | None:
@@ -126,28 +133,28 @@ class Bisection:
         else:
             checks = self._verify(first_bad)
         confidence = overall_confidence(
-            [record.as_verdict() for record in self.state.records if record.verdict == "good"], self.state.rate)
+            [record.as_verdict() for record in self.state.records if record.verdict == Judgement.GOOD], self.state.rate)
         return conclude(first_bad, candidates, confidence, checks)
 
     def _check_ends(self) -> Conclusion | None:
         state = self.state
         if state.signature is None:
             outcome, record = self._test(state.bad, "bad end", self.steps, REPRO_RUNS)
-            if outcome.stage != "tested":
-                verdict = commit_verdict(outcome, Signature(self.steps[0], "other"), 0.0)
+            if outcome.stage != Stage.TESTED:
+                verdict = commit_verdict(outcome, Signature(self.steps[0], ProblemKind.EXIT), 0.0)
                 self._finish_record(record, verdict.verdict, verdict.why)
-                return Conclusion("untestable-end", f"BAD cannot be tested: {verdict.why}")
+                return Conclusion(Finding.UNTESTABLE_END, f"BAD cannot be tested: {verdict.why}")
             reproduction = choose_signature(outcome, self.steps)
             if reproduction.signature is None:
-                self._finish_record(record, "good", f"not reproduced: {reproduction.runs} runs pass")
-                return Conclusion("not-reproduced", f"not reproduced at BAD {state.bad[:12]}: all "
+                self._finish_record(record, Judgement.GOOD, f"not reproduced: {reproduction.runs} runs pass")
+                return Conclusion(Finding.NOT_REPRODUCED, f"not reproduced at BAD {state.bad[:12]}: all "
                                                     f"{reproduction.runs} runs of {', '.join(self.steps)} pass")
             runs = runs_needed(reproduction.rate, expected_good_verdicts(self._range_size()),
                                crash=reproduction.signature.kind == "crash")
-            self._finish_record(record, "bad", f"{reproduction.matching} of {reproduction.runs} runs show "
+            self._finish_record(record, Judgement.BAD, f"{reproduction.matching} of {reproduction.runs} runs show "
                                                f"{reproduction.signature}", reproduction)
             if runs is None:
-                return Conclusion("low-confidence", f"the failure shows in {reproduction.matching} of "
+                return Conclusion(Finding.LOW_CONFIDENCE, f"the failure shows in {reproduction.matching} of "
                                                     f"{reproduction.runs} runs at BAD: too rare to reach the "
                                                     f"confidence bar within the runs a commit may take")
             state.signature, state.rate, state.runs_per_commit = reproduction.signature, reproduction.rate, runs
@@ -159,9 +166,9 @@ class Bisection:
         if self.state.record_for("good end") is None:
             verdict = self._judge(state.good, "good end")
             if verdict.matching:
-                return Conclusion("good-fails", f"GOOD fails too: {verdict.why} at {state.good[:12]}")
-            if verdict.verdict != "good":
-                return Conclusion("untestable-end", f"GOOD cannot be tested: {verdict.why}")
+                return Conclusion(Finding.GOOD_FAILS, f"GOOD fails too: {verdict.why} at {state.good[:12]}")
+            if verdict.verdict != Judgement.GOOD:
+                return Conclusion(Finding.UNTESTABLE_END, f"GOOD cannot be tested: {verdict.why}")
         return None
 
     def _range_size(self) -> int:
@@ -177,7 +184,7 @@ class Bisection:
             commit = position.next
             verdict = self._judge(commit, "bisect")
             rate = pooled_rate(state.rate, [(record.matching, record.runs) for record in state.records
-                                            if record.verdict == "bad"])
+                                            if record.verdict == Judgement.BAD])
             if rate < state.rate:  # it shows less often than measured at BAD: more runs keep the confidence
                 state.rate = rate
                 needed = runs_needed(rate, expected_good_verdicts(self._range_size()),
@@ -196,12 +203,13 @@ class Bisection:
         self.worktree.checkout(self.state.bad)
         if self.worktree.revert(culprit):
             revert = self._judge(self.worktree.head(), REVERT_PASSES)
-            revert_check = check_of(REVERT_PASSES, revert, "good")
+            revert_check = check_of(REVERT_PASSES, revert, Judgement.GOOD)
         else:
-            revert_check = check_of(REVERT_PASSES, None, "good", "the revert does not apply cleanly on BAD")
-        return check_of(CULPRIT_FAILS, fails, "bad"), check_of(PARENT_PASSES, passes, "good"), revert_check
+            revert_check = check_of(REVERT_PASSES, None, Judgement.GOOD, "the revert does not apply cleanly on BAD")
+        return (check_of(CULPRIT_FAILS, fails, Judgement.BAD), check_of(PARENT_PASSES, passes, Judgement.GOOD),
+                revert_check)
 
-    def _judge(self, commit: str, role: str) -> Verdict:
+    def _judge(self, commit: str, role: str) -> CommitVerdict:
         """Test a commit for the signature, a second time if one run only showed it."""
         signature = self.state.signature
         assert signature is not None
@@ -226,8 +234,8 @@ class Bisection:
             try:
                 outcome = self.tester(commit, steps, repeats)
             except InfrastructureError as error:
-                outcome = Outcome("infra", detail=str(error).splitlines()[0])
-            if outcome.stage != "infra":
+                outcome = Outcome(Stage.INFRA, detail=str(error).splitlines()[0])
+            if outcome.stage != Stage.INFRA:
                 break
             self.announce(f"  {role:<20} {info.short} infrastructure error (attempt {attempt} of "
                           f"{INFRA_ATTEMPTS}): {outcome.detail}")
@@ -235,8 +243,8 @@ class Bisection:
             self.save(self.state)
             raise InfrastructureError(f"{info.short}: infrastructure failed {INFRA_ATTEMPTS} times "
                                       f"({outcome.detail}); continue with --resume once it is fixed")
-        why = outcome.detail if outcome.stage != "tested" else ""
-        entry = Record(role, commit, info.subject, "skip" if outcome.stage != "tested" else "", why,
+        why = outcome.detail if outcome.stage != Stage.TESTED else ""
+        entry = Record(role, commit, info.subject, Judgement.SKIP if outcome.stage != Stage.TESTED else None, why,
                        build_seconds=outcome.build_seconds, boot_seconds=outcome.boot_seconds,
                        seconds=time.monotonic() - started, detail=outcome.detail)
         if record:
@@ -244,7 +252,7 @@ class Bisection:
         return outcome, entry
 
     def _finish_record(self, record: Record, verdict: str, why: str, reproduction: Reproduction | None = None,
-                       details: Verdict | None = None) -> None:
+                       details: CommitVerdict | None = None) -> None:
         record.verdict, record.why = verdict, why
         if details is not None:
             record.matching, record.runs, record.confidence, record.other = (
@@ -278,19 +286,19 @@ def closing_lines(conclusion: Conclusion, repo: Repo) -> list[str]:
     return lines
 
 
-_JUNIT_STATUS = {"good": "passed", "bad": "failed", "skip": "skipped", "infra": "error"}
+_JUNIT_STATUS = {Judgement.GOOD: "passed", Judgement.BAD: "failed", Judgement.SKIP: "skipped", Judgement.INFRA: "error"}
 
 
-def junit_cases(state: BisectState) -> list[report.Verdict]:
+def junit_cases(state: BisectState) -> list[report.JudgedCase]:
     cases = []
     for record in state.records:
         status = _JUNIT_STATUS.get(record.verdict, "error")
-        if record.role == "bad end" and record.verdict == "bad":
+        if record.role == "bad end" and record.verdict == Judgement.BAD:
             status = "passed"  # the failure reproduced, as it should
-        if record.role == CULPRIT_FAILS and record.verdict == "bad":
+        if record.role == CULPRIT_FAILS and record.verdict == Judgement.BAD:
             status = "passed"
         message = f"{record.verdict}: {record.why}"
-        cases.append(report.Verdict(
+        cases.append(report.JudgedCase(
             name=f"{record.role}: {record.commit[:12]} {record.subject}",
             classname="commits",
             failure=message if status == "failed" else "",
@@ -417,19 +425,19 @@ class KernelTester:
             )
             suite = runner.run(options, progress.LineReporter(io.StringIO()))[0]  # its own lines say enough
         except UsageError as error:  # the arguments were checked already: this tree cannot serve them
-            return Outcome("config", detail=str(error).splitlines()[0])
+            return Outcome(Stage.CONFIG, detail=str(error).splitlines()[0])
         except InfrastructureError as error:
-            return Outcome("infra", detail=str(error).splitlines()[0])
+            return Outcome(Stage.INFRA, detail=str(error).splitlines()[0])
         except Exception as error:  # noqa: BLE001 - a tester's own failure is infrastructure, and is retried
             (commit_dir / "traceback.txt").write_text(traceback.format_exc())
-            return Outcome("infra", detail=f"{type(error).__name__}: {error}")
+            return Outcome(Stage.INFRA, detail=f"{type(error).__name__}: {error}")
         report.write_reports([suite], commit_dir, commit_dir / "junit.xml")
         stage = failure_stage(suite.build, suite.boot)
-        if stage:
-            failed = suite.build if suite.build.status == "failed" else suite.boot
+        if stage is not None:
+            failed = suite.build if suite.build.status == Status.FAILED else suite.boot
             said = [line.strip() for line in failed.detail.splitlines()[1:] if line.strip()]  # the error lines
             detail = failed.message.split(";")[0] + (f": {said[0]}" if said else "")
             return Outcome(stage, detail=detail, build_seconds=suite.build.seconds,
                            boot_seconds=suite.boot.seconds)
-        return Outcome("tested", tuple(Run.of(step) for step in suite.steps), build_seconds=suite.build.seconds,
+        return Outcome(Stage.TESTED, tuple(StepRun.of(step) for step in suite.steps), build_seconds=suite.build.seconds,
                        boot_seconds=suite.boot.seconds)

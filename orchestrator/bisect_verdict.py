@@ -17,19 +17,17 @@ Wilson score interval, so ten failures in ten runs do not claim certainty.
 import math
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
-from orchestrator.check import StepResult
-from orchestrator.parse import SPLAT
 from orchestrator.plan import base_name
-from orchestrator.report import StageResult
+from orchestrator.results import Blame, ProblemKind, StageResult, Status, StepResult
 
 CONFIDENCE_BAR = 0.9
 REPRO_RUNS = 10  # at the bad end, to measure the reproduction rate
 MAX_RUNS = 100  # per commit: past this, a step costs more than a bisection should
 WILSON_Z = 1.645  # one-sided 95 %
 # When one step shows several failures, the first kind here is its signature.
-KINDS = ("crash", "timeout", "splat", "imbalance", "exact-count", "dump-page", "counters", "result-lines", "ktap",
-         "exit", "other")
+KINDS = tuple(ProblemKind)  # in the order of how telling they are
 # A commit is bad on this many runs showing the signature; a crash needs only one.
 BAD_MATCHES = 2
 
@@ -37,14 +35,32 @@ _WARNING = re.compile(r"WARNING: CPU: \d+ PID: \d+ at (\S+?):\d+ ([\w.]+)")
 _ADDRESS = re.compile(r"\b(?:0x)?[0-9a-f]{8,}\b|0x[0-9a-f]+", re.I)
 _NUMBER = re.compile(r"\b\d+\b")
 _KEYED_VALUE = re.compile(r"\b(pfn|address|addr|ptr|ip|pc):\s*(?:0x)?[0-9a-f]+\b", re.I)
-_PAGE_FIELD = re.compile(r"page \d+ \(pfn [^)]*\): expected (?:a refcount not inflated|(\w+))")
-_EXIT = re.compile(r"expected \S+ to exit 0, it exited (\d+)")
+
+
+class Judgement(StrEnum):
+    """What testing a commit for the signature says of it."""
+
+    GOOD = "good"
+    BAD = "bad"
+    SKIP = "skip"  # cannot be tested, or shows another failure
+    INFRA = "infra"  # the host failed: retried, then the bisection stops
+    WEAK = "weak"  # one matching failure: tested again
+
+
+class Stage(StrEnum):
+    """How far testing a commit got."""
+
+    TESTED = "tested"
+    BUILD = "build"  # the commit does not build (skip)
+    BOOT = "boot"  # its kernel does not boot (skip)
+    CONFIG = "config"  # the config cannot be met on it (skip)
+    INFRA = "infra"  # the host's fault (retry, then abort)
 
 
 @dataclass(frozen=True, order=True)
 class Signature:
     step: str  # the plan step's name (without a repeat's #N)
-    kind: str  # one of KINDS
+    kind: ProblemKind
     detail: str = ""  # normalized: a splat's title, a WARN's function, a dump_page field
 
     def __str__(self) -> str:
@@ -52,7 +68,7 @@ class Signature:
 
     @classmethod
     def from_dict(cls, data: dict) -> "Signature":
-        return cls(data["step"], data["kind"], data.get("detail", ""))
+        return cls(data["step"], ProblemKind(data["kind"]), data.get("detail", ""))
 
 
 def normalize_splat(line: str) -> str:
@@ -66,53 +82,38 @@ def normalize_splat(line: str) -> str:
     return " ".join(line.split())
 
 
-def _splat_title(text: str) -> str:
-    for line in text.splitlines():
-        if splat := SPLAT.search(line):
-            return normalize_splat(line[splat.start():])
-    return ""
+# How a problem's subjects become a signature's detail: splat lines are normalized, KTAP titles lose their
+# numbers and make one signature together, a crash or timeout has at most one.
+_DETAIL = {
+    ProblemKind.SPLAT: normalize_splat,
+    ProblemKind.CRASH: normalize_splat,
+}
 
 
 def failures_of(result: StepResult) -> tuple[Signature, ...]:
-    """Every way a step result failed, most telling first; empty when it passed or was skipped."""
-    name = base_name(result.step.name)
-    if result.status in ("passed", "skipped"):
+    """Every way a step result failed, most telling first; empty when it passed or did not run.
+
+    Read from the result's problems (their kinds and subjects), never from its message."""
+    if not result.status.failing:
         return ()
-    if result.status == "crashed":
-        return (Signature(name, "crash", _splat_title(result.message) or _splat_title(result.console)),)
-    if result.status == "timeout":
-        return (Signature(name, "timeout"),)
+    name = base_name(result.step.name)
     found: list[Signature] = []
-    output = result.output
-    for splat in output.splats if output else ():
-        signature = Signature(name, "splat", normalize_splat(splat))
-        if signature not in found:
-            found.append(signature)
-    message = result.message
-    if "expected every pin released" in message:
-        found.append(Signature(name, "imbalance", "nr_foll_pin_acquired != nr_foll_pin_released"))
-    if "expected exactly" in message:
-        found.append(Signature(name, "exact-count", "nr_foll_pin_acquired"))
-    for field in sorted({match.group(1) or "refcount" for match in _PAGE_FIELD.finditer(message)}):
-        found.append(Signature(name, "dump-page", field))
-    if "dump_page() records, saw" in message:
-        found.append(Signature(name, "dump-page", "records"))
-    if "expected a pin mode to move" in message or "expected a get mode to leave" in message:
-        found.append(Signature(name, "counters", "pin" if "pin mode" in message else "get"))
-    if "result line(s) from gup_test" in message:
-        found.append(Signature(name, "result-lines"))
-    if output and any(not ktap.ok for ktap in output.ktap):
-        failed = sorted({_NUMBER.sub("N", ktap.title or ktap.description) for ktap in output.ktap if not ktap.ok})
-        found.append(Signature(name, "ktap", "; ".join(failed)))
-    if exit_status := _EXIT.search(message):
-        found.append(Signature(name, "exit", exit_status.group(1)))
-    if not found:
-        found.append(Signature(name, "other", normalize_splat(message.split(";")[0])))
+    for problem in result.problems:
+        if problem.kind == ProblemKind.KTAP:
+            details = ["; ".join(sorted({_NUMBER.sub("N", title) for title in problem.about}))]
+        elif problem.kind in (ProblemKind.CRASH, ProblemKind.TIMEOUT):
+            details = [normalize_splat(problem.about[0]) if problem.about else ""]
+        else:
+            details = [_DETAIL.get(problem.kind, str)(subject) for subject in problem.about] or [""]
+        for detail in details:
+            signature = Signature(name, problem.kind, detail)
+            if signature not in found:
+                found.append(signature)
     return tuple(sorted(found, key=lambda signature: KINDS.index(signature.kind)))
 
 
 @dataclass(frozen=True)
-class Run:
+class StepRun:
     """One run of one step: its failures (none: passed), or why it could not run."""
 
     step: str
@@ -120,25 +121,25 @@ class Run:
     skipped: str = ""
 
     @classmethod
-    def of(cls, result: StepResult) -> "Run":
+    def of(cls, result: StepResult) -> "StepRun":
         return cls(base_name(result.step.name), failures_of(result),
-                   (result.message or "skipped") if result.status == "skipped" else "")
+                   "" if result.status.ran else (result.message or str(result.status)))
 
 
 @dataclass(frozen=True)
 class Outcome:
     """What testing one commit gave."""
 
-    stage: str  # "tested", or where it stopped: "build", "boot", "config" (all: skip), "infra" (retry, abort)
-    runs: tuple[Run, ...] = ()
+    stage: Stage
+    runs: tuple[StepRun, ...] = ()
     detail: str = ""  # the build error, boot failure, unmet option or infrastructure trouble
     build_seconds: float = 0.0
     boot_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
-class Verdict:
-    verdict: str  # "good", "bad", "skip", "infra", or "weak" (one matching failure: test again)
+class CommitVerdict:
+    verdict: Judgement
     why: str
     matching: int = 0
     runs: int = 0
@@ -146,64 +147,63 @@ class Verdict:
     other: tuple[str, ...] = ()  # different failures seen here
 
 
-# Host trouble, not the kernel's: out of disk or memory, a killed compiler, QEMU that did not start.
-_HOST_TROUBLE = re.compile(r"No space left on device|Cannot allocate memory|Killed|Permission denied|qemu-system")
+def failure_stage(build: StageResult, boot: StageResult) -> Stage | None:
+    """Why a suite could not test the kernel: the build or boot (the commit's fault), the host's, or None."""
+    for stage, result in ((Stage.BUILD, build), (Stage.BOOT, boot)):
+        if result.status == Status.FAILED:
+            return stage if result.blame == Blame.KERNEL else Stage.INFRA
+    return None
 
 
-def failure_stage(build: StageResult, boot: StageResult) -> str:
-    """Why a suite could not test the kernel: "build", "boot" (the commit's fault), "infra" (the host's), or ""."""
-    for name, stage in (("build", build), ("boot", boot)):
-        if stage.status == "failed":
-            text = stage.message + "\n" + stage.detail
-            if _HOST_TROUBLE.search(text) or (name == "build" and "(no error line found)" in text):
-                return "infra"
-            return name
-    return ""
-
-
-_STAGE_WHY = {"build": "the build failed", "boot": "the kernel did not boot", "config": "the config cannot be met"}
+_STAGE_WHY = {Stage.BUILD: "the build failed", Stage.BOOT: "the kernel did not boot",
+              Stage.CONFIG: "the config cannot be met"}
 
 
 def good_confidence(rate: float, runs: int) -> float:
     return 1.0 - (1.0 - rate) ** runs
 
 
-def commit_verdict(outcome: Outcome, signature: Signature, rate: float) -> Verdict:
-    if outcome.stage == "infra":
-        return Verdict("infra", f"infrastructure: {outcome.detail}")
-    if outcome.stage != "tested":
-        return Verdict("skip", _STAGE_WHY[outcome.stage] + (f": {outcome.detail}" if outcome.detail else ""))
+def commit_verdict(outcome: Outcome, signature: Signature, rate: float) -> CommitVerdict:
+    if outcome.stage == Stage.INFRA:
+        return CommitVerdict(Judgement.INFRA, f"infrastructure: {outcome.detail}")
+    if outcome.stage != Stage.TESTED:
+        why = _STAGE_WHY[outcome.stage] + (f": {outcome.detail}" if outcome.detail else "")
+        return CommitVerdict(Judgement.SKIP, why)
     runs = [run for run in outcome.runs if run.step == signature.step]
     if not runs:
-        return Verdict("skip", f"step {signature.step} did not run")
+        return CommitVerdict(Judgement.SKIP, f"step {signature.step} did not run")
     matching = sum(signature in run.failures for run in runs)
     other = tuple(sorted({str(failure) for run in outcome.runs for failure in run.failures
                           if failure != signature}))
     seen = f"{matching} of {len(runs)} runs show {signature.kind}"
-    if matching >= BAD_MATCHES or (matching and signature.kind == "crash"):
-        return Verdict("bad", seen, matching, len(runs), other=other)
+    if matching >= BAD_MATCHES or (matching and signature.kind == ProblemKind.CRASH):
+        return CommitVerdict(Judgement.BAD, seen, matching, len(runs), other=other)
     if matching == 1:
-        return Verdict("weak", seen + ": one is not enough to call it bad", matching, len(runs), other=other)
+        return CommitVerdict(Judgement.WEAK, seen + ": one is not enough to call it bad", matching, len(runs),
+                             other=other)
     if skipped := [run.skipped for run in runs if run.skipped]:
-        return Verdict("skip", f"{signature.step} could not run: {skipped[0]}", 0, len(runs), other=other)
+        return CommitVerdict(Judgement.SKIP, f"{signature.step} could not run: {skipped[0]}", 0, len(runs),
+                             other=other)
     if other:
-        return Verdict("skip", f"a different failure ({other[0]}), not followed", 0, len(runs), other=other)
-    return Verdict("good", f"{len(runs)} of {len(runs)} runs pass", 0, len(runs), good_confidence(rate, len(runs)))
+        return CommitVerdict(Judgement.SKIP, f"a different failure ({other[0]}), not followed", 0, len(runs),
+                             other=other)
+    return CommitVerdict(Judgement.GOOD, f"{len(runs)} of {len(runs)} runs pass", 0, len(runs),
+                         good_confidence(rate, len(runs)))
 
 
 def merge_outcomes(first: Outcome, second: Outcome) -> Outcome:
     """A weak commit tested again: both tests' runs count."""
-    if second.stage != "tested":
+    if second.stage != Stage.TESTED:
         return second
-    return Outcome("tested", first.runs + second.runs, second.detail, first.build_seconds + second.build_seconds,
+    return Outcome(Stage.TESTED, first.runs + second.runs, second.detail, first.build_seconds + second.build_seconds,
                    first.boot_seconds + second.boot_seconds)
 
 
-def weak_again(verdict: Verdict) -> Verdict:
+def weak_again(verdict: CommitVerdict) -> CommitVerdict:
     """A commit that stays weak after its retest is skipped: neither verdict can be trusted."""
-    if verdict.verdict != "weak":
+    if verdict.verdict != Judgement.WEAK:
         return verdict
-    return Verdict("skip", f"ambiguous: {verdict.why.split(':')[0]}", verdict.matching, verdict.runs,
+    return CommitVerdict(Judgement.SKIP, f"ambiguous: {verdict.why.split(':')[0]}", verdict.matching, verdict.runs,
                    other=verdict.other)
 
 
@@ -274,7 +274,7 @@ def pooled_rate(rate: float, bad_counts: list[tuple[int, int]]) -> float:
     return min(rate, wilson_lower(matching, runs)) if runs else rate
 
 
-def overall_confidence(good_verdicts: list[Verdict], rate: float) -> float:
+def overall_confidence(good_verdicts: list[CommitVerdict], rate: float) -> float:
     """The chance that no good verdict hides a missed failure, at the final rate."""
     return math.prod(good_confidence(rate, verdict.runs) for verdict in good_verdicts)
 
@@ -283,17 +283,34 @@ CULPRIT_FAILS, PARENT_PASSES, REVERT_PASSES = "culprit fails again", "parent pas
 REQUIRED_CHECKS = (CULPRIT_FAILS, PARENT_PASSES)  # the revert's check counts where the revert applies
 
 
+class CheckStatus(StrEnum):
+    HELD = "held"
+    FAILED = "failed"
+    NOT_APPLICABLE = "not applicable"
+
+
 @dataclass(frozen=True)
 class Check:
     name: str  # CULPRIT_FAILS, PARENT_PASSES or REVERT_PASSES
-    status: str  # "held", "failed", "not applicable"
+    status: CheckStatus
     detail: str = ""
+
+
+class Finding(StrEnum):
+    """How a bisection ended."""
+
+    CULPRIT = "culprit"  # named and confirmed
+    UNCONFIRMED = "unconfirmed"
+    CANDIDATES = "candidates"  # skipped commits border it
+    LOW_CONFIDENCE = "low-confidence"
+    NOT_REPRODUCED = "not-reproduced"
+    GOOD_FAILS = "good-fails"
+    UNTESTABLE_END = "untestable-end"
 
 
 @dataclass(frozen=True)
 class Conclusion:
-    outcome: str  # "culprit", "unconfirmed", "candidates", "low-confidence", "not-reproduced", "good-fails",
-    #               "untestable-end"
+    outcome: Finding
     message: str
     culprit: str = ""
     candidates: tuple[str, ...] = ()
@@ -302,31 +319,31 @@ class Conclusion:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.outcome == "culprit" else 1
+        return 0 if self.outcome == Finding.CULPRIT else 1
 
 
-def check_of(name: str, verdict: Verdict | None, wanted: str, not_applicable: str = "") -> Check:
+def check_of(name: str, verdict: CommitVerdict | None, wanted: Judgement, not_applicable: str = "") -> Check:
     if verdict is None:
-        return Check(name, "not applicable", not_applicable)
+        return Check(name, CheckStatus.NOT_APPLICABLE, not_applicable)
     if verdict.verdict == wanted:
-        return Check(name, "held", verdict.why)
-    return Check(name, "failed", f"{verdict.verdict}: {verdict.why}")
+        return Check(name, CheckStatus.HELD, verdict.why)
+    return Check(name, CheckStatus.FAILED, f"{verdict.verdict}: {verdict.why}")
 
 
 def conclude(first_bad: str, candidates: tuple[str, ...], confidence: float, checks: tuple[Check, ...],
              bar: float = CONFIDENCE_BAR) -> Conclusion:
     if not first_bad:
-        return Conclusion("candidates", f"skipped commits border the culprit: it is one of {len(candidates)}",
+        return Conclusion(Finding.CANDIDATES, f"skipped commits border the culprit: it is one of {len(candidates)}",
                           candidates=candidates, confidence=confidence, checks=checks)
     if confidence < bar:
-        return Conclusion("low-confidence", f"confidence {confidence:.3f} is below {bar}: no culprit named",
+        return Conclusion(Finding.LOW_CONFIDENCE, f"confidence {confidence:.3f} is below {bar}: no culprit named",
                           candidates=(first_bad,), confidence=confidence, checks=checks)
-    failed = [check.name for check in checks if check.status == "failed"]
-    held = {check.name for check in checks if check.status == "held"}
+    failed = [check.name for check in checks if check.status == CheckStatus.FAILED]
+    held = {check.name for check in checks if check.status == CheckStatus.HELD}
     missing = [name for name in REQUIRED_CHECKS if name not in held]
     if failed or missing:
         names = ", ".join(failed + [f"{name}: not run" for name in missing if name not in failed])
-        return Conclusion("unconfirmed", f"first bad commit found but not confirmed ({names})", culprit=first_bad,
-                          confidence=confidence, checks=checks)
-    return Conclusion("culprit", "first bad commit found and confirmed", culprit=first_bad, confidence=confidence,
-                      checks=checks)
+        return Conclusion(Finding.UNCONFIRMED, f"first bad commit found but not confirmed ({names})",
+                          culprit=first_bad, confidence=confidence, checks=checks)
+    return Conclusion(Finding.CULPRIT, "first bad commit found and confirmed", culprit=first_bad,
+                      confidence=confidence, checks=checks)

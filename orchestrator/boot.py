@@ -8,12 +8,13 @@ way QEMU is killed and the remaining steps run in a fresh boot.
 import re
 import time
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import pexpect
 
 from orchestrator.arches import Arch
-from orchestrator.errors import InfrastructureError
+from orchestrator.errors import HOST_TROUBLE, Blame, InfrastructureError
 from orchestrator.interrupt import Interrupted
 from orchestrator.plan import Plan
 from orchestrator.protocol import PLAN_END, READY, STEP_BEGIN, STEP_END, STEP_SKIP, parse_environment
@@ -36,11 +37,18 @@ class BootLimits:
     run_seconds: float  # for one whole boot, plan steps included
 
 
+class CaptureOutcome(StrEnum):
+    COMPLETED = "completed"  # the step's end marker came, with the program's exit status
+    CRASHED = "crashed"
+    TIMEOUT = "timeout"
+    SKIPPED = "skipped"  # the guest said why it could not run the step
+
+
 @dataclass(frozen=True)
 class StepCapture:
     index: int
     name: str
-    outcome: str  # "completed", "crashed", "timeout" or "skipped"
+    outcome: CaptureOutcome
     text: str
     seconds: float
     exit_status: int | None = None
@@ -94,7 +102,9 @@ def wait_ready(child: pexpect.spawn, seconds: float, console_log: Path) -> dict[
         return parse_environment(child.before)
     seen = {1: "the kernel crashed while booting", 2: "QEMU exited", 3: f"no init after {seconds:.0f} s"}[outcome]
     tail = "\n".join((child.before or "").splitlines()[-15:])
-    raise InfrastructureError(f"boot failed: {seen}; console: {console_log}\n{tail}")
+    # QEMU's own complaint (it could not start, or lost its host) is the host's trouble, not the kernel's.
+    blame = Blame.HOST if HOST_TROUBLE.search(tail) else Blame.KERNEL
+    raise InfrastructureError(f"boot failed: {seen}; console: {console_log}\n{tail}", blame)
 
 
 def follow_steps(child: pexpect.spawn, plan: Plan, captures: list[StepCapture], deadline: float) -> None:
@@ -106,7 +116,8 @@ def follow_steps(child: pexpect.spawn, plan: Plan, captures: list[StepCapture], 
         limit = min(step.timeout, deadline - started)
         began = child.expect([STEP_BEGIN, STEP_SKIP, pexpect.EOF, pexpect.TIMEOUT], timeout=min(BEGIN_SECONDS, limit))
         if began == 1:
-            captures.append(StepCapture(index, step.name, "skipped", child.after, 0.0, problem=child.match.group(3)))
+            captures.append(StepCapture(index, step.name, CaptureOutcome.SKIPPED, child.after, 0.0,
+                                        problem=child.match.group(3)))
             continue
         if began != 0:
             captures.append(_timeout(index, step.name, child.before or "", started, "the step never started"))
@@ -116,14 +127,14 @@ def follow_steps(child: pexpect.spawn, plan: Plan, captures: list[StepCapture], 
         text += child.before or ""
         if outcome == 0:
             captures.append(
-                StepCapture(index, step.name, "completed", text + child.after, time.monotonic() - started,
+                StepCapture(index, step.name, CaptureOutcome.COMPLETED, text + child.after, time.monotonic() - started,
                             exit_status=int(child.match.group(3)))
             )
             continue
         if outcome in (1, 2):
             splat = _read_splat(child, child.after if outcome == 1 else "")
             captures.append(
-                StepCapture(index, step.name, "crashed", text + splat, time.monotonic() - started,
+                StepCapture(index, step.name, CaptureOutcome.CRASHED, text + splat, time.monotonic() - started,
                             problem=splat.strip() or "QEMU exited in the middle of the step")
             )
         else:
@@ -134,7 +145,7 @@ def follow_steps(child: pexpect.spawn, plan: Plan, captures: list[StepCapture], 
 
 
 def _timeout(index: int, name: str, text: str, started: float, reason: str) -> StepCapture:
-    return StepCapture(index, name, "timeout", text, time.monotonic() - started, problem=reason)
+    return StepCapture(index, name, CaptureOutcome.TIMEOUT, text, time.monotonic() - started, problem=reason)
 
 
 def _read_splat(child: pexpect.spawn, matched: str) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from orchestrator.arches import Arch
 from orchestrator.commands import run_logged
 from orchestrator.config import FinalConfig, install_config
-from orchestrator.errors import InfrastructureError
+from orchestrator.errors import Blame, InfrastructureError
 from orchestrator.paths import exclusive, mark_used
 from orchestrator.source import KernelSource
 
@@ -100,7 +100,8 @@ def build_kernel(
             log=log,
         )
         if not image.is_file():
-            raise InfrastructureError(f"kernel build ({arch.name}) made no {arch.kernel_image}; see {log}")
+            raise InfrastructureError(f"kernel build ({arch.name}) made no {arch.kernel_image}; see {log}",
+                                      Blame.KERNEL)
         shutil.copyfile(log, last_log)
         stamp_partial = stamp_path.with_name(stamp_path.name + ".partial")
         stamp_partial.write_text(json.dumps(stamp))

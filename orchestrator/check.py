@@ -1,75 +1,77 @@
 """Checks: what the pinning design promises, held against what a step showed.
 
-Pure functions: a plan step and its parsed output in, a verdict with a
-message saying what was expected and what was seen out.
+Pure functions: a plan step and its parsed output in, a StepResult out whose
+problems say, as data, which promise failed with the figures compared (and,
+for people, a sentence of what was expected and what was seen).
 """
 
-from dataclasses import dataclass, field
-
 from orchestrator.arches import Arch
-from orchestrator.boot import StepCapture
+from orchestrator.boot import CaptureOutcome, StepCapture
 from orchestrator.gup_args import GupInvocation, parse_gup_args
 from orchestrator.gup_programs import StepCommand, as_planned
-from orchestrator.parse import DumpedPage, StepOutput, find_splats, parse_step
+from orchestrator.parse import SPLAT, DumpedPage, StepOutput, find_splats, parse_step
 from orchestrator.plan import Step
+from orchestrator.results import Problem, ProblemKind, Status, StepResult
 
 ACQUIRED, RELEASED = "nr_foll_pin_acquired", "nr_foll_pin_released"
 GUP_PIN_COUNTING_BIAS = 1024
 
 
-@dataclass(frozen=True)
-class StepResult:
-    step: Step
-    status: str  # "passed", "failed", "crashed", "timeout" or "skipped"
-    message: str
-    seconds: float
-    console: str
-    output: StepOutput | None = None
-    figures: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-
-def check_exit(step: Step, output: StepOutput, exit_status: int) -> list[str]:
+def check_exit(step: Step, output: StepOutput, exit_status: int) -> list[Problem]:
     if exit_status == 0:
         return []
     tail = " | ".join(output.program_output.strip().splitlines()[-3:])
-    return [f"expected {step.program} to exit 0, it exited {exit_status}" + (f": {tail}" if tail else "")]
+    return [Problem(ProblemKind.EXIT,
+                    f"expected {step.program} to exit 0, it exited {exit_status}" + (f": {tail}" if tail else ""),
+                    (str(exit_status),), {"exit_status": exit_status})]
 
 
-def check_no_splat(output: StepOutput) -> list[str]:
-    if not output.splats:
+def splat_problem(splats: tuple[str, ...] | list[str], also: str = "") -> list[Problem]:
+    if not splats:
         return []
-    return [f"expected no kernel splat, the kernel logged: {' | '.join(output.splats[:3])}"]
+    sentence = f"expected no kernel splat, the kernel logged: {' | '.join(splats[:3])}"
+    return [Problem(ProblemKind.SPLAT, sentence + (f" (and {also})" if also else ""), tuple(splats))]
 
 
-def check_ktap(output: StepOutput) -> list[str]:
-    failed = [f"{result.number} {result.description}" for result in output.ktap if not result.ok]
-    return [f"expected every KTAP result ok, {len(failed)} not ok: {'; '.join(failed[:5])}"] if failed else []
+def check_ktap(output: StepOutput) -> list[Problem]:
+    failed = [result for result in output.ktap if not result.ok]
+    if not failed:
+        return []
+    named = [f"{result.number} {result.description}" for result in failed]
+    return [Problem(ProblemKind.KTAP, f"expected every KTAP result ok, {len(failed)} not ok: {'; '.join(named[:5])}",
+                    tuple(result.title or result.description for result in failed), {"not_ok": len(failed)})]
 
 
-def check_counters_read(output: StepOutput) -> list[str]:
+def check_counters_read(output: StepOutput) -> list[Problem]:
     missing = [name for name in (ACQUIRED, RELEASED) if output.delta(name) is None]
-    return [f"expected /proc/vmstat to show {', '.join(missing)} before and after the step"] if missing else []
+    if not missing:
+        return []
+    return [Problem(ProblemKind.COUNTERS_UNREAD,
+                    f"expected /proc/vmstat to show {', '.join(missing)} before and after the step", tuple(missing))]
 
 
-def check_balance(output: StepOutput) -> list[str]:
+def check_balance(output: StepOutput) -> list[Problem]:
     acquired, released = output.delta(ACQUIRED), output.delta(RELEASED)
     if acquired is None or released is None or acquired == released:
         return []
-    return [f"expected every pin released: {ACQUIRED} rose by {acquired}, {RELEASED} by {released}"]
+    return [Problem(ProblemKind.IMBALANCE,
+                    f"expected every pin released: {ACQUIRED} rose by {acquired}, {RELEASED} by {released}",
+                    (f"{ACQUIRED} != {RELEASED}",), {"acquired": acquired, "released": released})]
 
 
-def check_counters_move(step: Step, output: StepOutput) -> list[str]:
+def check_counters_move(step: Step, output: StepOutput) -> list[Problem]:
     acquired, released = output.delta(ACQUIRED), output.delta(RELEASED)
     if acquired is None or released is None:
         return []
+    figures = {"acquired": acquired, "released": released}
     if step.expect == "pin" and acquired == 0:
-        return [f"expected a pin mode to move {ACQUIRED}, it stayed at {output.counters_after[ACQUIRED]}"]
+        return [Problem(ProblemKind.COUNTERS,
+                        f"expected a pin mode to move {ACQUIRED}, it stayed at {output.counters_after[ACQUIRED]}",
+                        ("pin",), figures)]
     if step.expect == "get" and (acquired or released):
-        return [f"expected a get mode to leave the pin counters alone, they rose by {acquired} and {released}"]
+        return [Problem(ProblemKind.COUNTERS,
+                        f"expected a get mode to leave the pin counters alone, they rose by {acquired} and {released}",
+                        ("get",), figures)]
     return []
 
 
@@ -93,52 +95,61 @@ def expected_pins(invocation: GupInvocation, output: StepOutput, arch: Arch) -> 
     return sum((report.truncated_size or invocation.size) // arch.page_size for report in reports)
 
 
-def check_result_lines(invocation: GupInvocation, output: StepOutput) -> list[str]:
+def check_result_lines(invocation: GupInvocation, output: StepOutput) -> list[Problem]:
     seen = len(_result_lines(invocation, output))
     if seen == invocation.ioctls:
         return []
-    return [f"expected {invocation.ioctls} {invocation.command} result line(s) from gup_test, saw {seen}"]
+    return [Problem(ProblemKind.RESULT_LINES,
+                    f"expected {invocation.ioctls} {invocation.command} result line(s) from gup_test, saw {seen}",
+                    (invocation.command,), {"expected": invocation.ioctls, "seen": seen})]
 
 
-def check_exact_pins(expected: int | None, output: StepOutput) -> list[str]:
+def check_exact_pins(expected: int | None, output: StepOutput) -> list[Problem]:
     acquired = output.delta(ACQUIRED)
     if acquired is None or expected is None or acquired == expected:
         return []
-    return [f"expected exactly {expected} pins (one per base page pinned), {ACQUIRED} rose by {acquired}"]
+    return [Problem(ProblemKind.EXACT_COUNT,
+                    f"expected exactly {expected} pins (one per base page pinned), {ACQUIRED} rose by {acquired}",
+                    (ACQUIRED,), {"expected": expected, "acquired": acquired})]
 
 
-def check_dumped_pages(invocation: GupInvocation, output: StepOutput) -> list[str]:
+def check_dumped_pages(invocation: GupInvocation, output: StepOutput) -> list[Problem]:
     """What a dumped page must show while pinned (-p) or only gotten; the zero page is never pinned."""
     if invocation.command != "DUMP_USER_PAGES_TEST":
         return []
     pages = [page for page in output.dumped_pages if page.reason.startswith("gup_test: dump_pages")]
     if len(pages) != len(invocation.dump_indexes):
-        return [f"expected {len(invocation.dump_indexes)} dump_page() records, saw {len(pages)}"]
+        return [Problem(ProblemKind.DUMP_PAGE,
+                        f"expected {len(invocation.dump_indexes)} dump_page() records, saw {len(pages)}", ("records",),
+                        {"expected": len(invocation.dump_indexes), "seen": len(pages)})]
     problems = []
     for index, page in zip(invocation.dump_indexes, pages, strict=True):
-        problem = _dumped_page_problem(page, invocation.dump_with_pin and not invocation.reads_unwritten_memory)
-        if problem:
-            problems.append(f"page {index} (pfn {page.pfn:#x}): {problem}")
+        pinned = invocation.dump_with_pin and not invocation.reads_unwritten_memory
+        if found := _dumped_page_problem(page, pinned):
+            field, sentence = found
+            problems.append(Problem(ProblemKind.DUMP_PAGE, f"page {index} (pfn {page.pfn:#x}): {sentence}", (field,),
+                                    {"page": index, "refcount": page.refcount, "pincount": page.pincount or 0}))
     return problems
 
 
-def _dumped_page_problem(page: DumpedPage, pinned: bool) -> str:
+def _dumped_page_problem(page: DumpedPage, pinned: bool) -> tuple[str, str] | None:
+    """The field of the page that breaks the promise, and how."""
     if page.pincount is None:  # order 0 (or a 6.1 order-1 folio): pins live in the refcount
         if pinned and page.refcount < 1 + GUP_PIN_COUNTING_BIAS:
-            return f"expected refcount >= {1 + GUP_PIN_COUNTING_BIAS} (1 + GUP_PIN_COUNTING_BIAS) while pinned, " \
-                   f"saw {page.refcount}"
+            return "refcount", f"expected refcount >= {1 + GUP_PIN_COUNTING_BIAS} (1 + GUP_PIN_COUNTING_BIAS) " \
+                               f"while pinned, saw {page.refcount}"
         if not pinned and page.refcount >= GUP_PIN_COUNTING_BIAS:
-            return f"expected refcount < {GUP_PIN_COUNTING_BIAS} without pins, saw {page.refcount}"
-        return ""
+            return "refcount", f"expected refcount < {GUP_PIN_COUNTING_BIAS} without pins, saw {page.refcount}"
+        return None
     # The whole range is pinned, so each of the folio's base pages holds one pin.
     pins_taken = (1 << page.order) if pinned else 0
     if page.pincount != pins_taken:
-        return f"expected pincount {pins_taken} on an order-{page.order} folio, saw {page.pincount}"
+        return "pincount", f"expected pincount {pins_taken} on an order-{page.order} folio, saw {page.pincount}"
     if pinned and page.refcount >= page.pincount + GUP_PIN_COUNTING_BIAS:
-        return (f"expected a refcount not inflated by {GUP_PIN_COUNTING_BIAS} per pin "
-                f"(below pincount + {GUP_PIN_COUNTING_BIAS} = {page.pincount + GUP_PIN_COUNTING_BIAS}), "
-                f"saw {page.refcount}")
-    return ""
+        return "refcount", (f"expected a refcount not inflated by {GUP_PIN_COUNTING_BIAS} per pin "
+                            f"(below pincount + {GUP_PIN_COUNTING_BIAS} = {page.pincount + GUP_PIN_COUNTING_BIAS}), "
+                            f"saw {page.refcount}")
+    return None
 
 
 def figures_of(output: StepOutput) -> dict[str, str]:
@@ -163,24 +174,43 @@ def figures_of(output: StepOutput) -> dict[str, str]:
     return {key: str(value) for key, value in figures.items() if value is not None}
 
 
-def check_step(step: Step, capture: StepCapture, arch: Arch, command: StepCommand | None = None) -> StepResult:
-    """command: what the guest ran for the step on this tree; by default the step as its plan wrote it."""
-    command = command or as_planned(step.program, step.args_for(arch))
-    if capture.outcome == "skipped":
-        return StepResult(step, "skipped", capture.problem, 0.0, capture.text)
-    if capture.outcome == "timeout" and (splats := find_splats(capture.text.splitlines())):
+def crash_title(text: str) -> str:
+    """The first splat line of a crash report, from where the splat starts."""
+    for line in text.splitlines():
+        if splat := SPLAT.search(line):
+            return line[splat.start():].strip()
+    return ""
+
+
+def _ended_early(step: Step, capture: StepCapture) -> StepResult:
+    """A step that crashed the kernel or hung: the kernel's failure, whatever the step would have shown."""
+    if capture.outcome == CaptureOutcome.TIMEOUT and (splats := find_splats(capture.text.splitlines())):
         # The kernel reported what stopped the step (a soft lockup, say) and lived on.
-        return StepResult(step, "failed", f"expected no kernel splat, the kernel logged: {' | '.join(splats[:3])} "
-                          f"(and {capture.problem})", capture.seconds, capture.text)
-    if capture.outcome != "completed":
-        verb = "crashed the kernel" if capture.outcome == "crashed" else "timed out"
-        return StepResult(step, capture.outcome, f"{step.name} {verb}: {capture.problem}", capture.seconds,
-                          capture.text)
+        problems = splat_problem(splats, also=capture.problem)
+        return StepResult(step, Status.FAILED, problems[0].sentence, capture.seconds, capture.text,
+                          problems=tuple(problems))
+    if capture.outcome == CaptureOutcome.CRASHED:
+        title = crash_title(capture.problem) or crash_title(capture.text)
+        problem = Problem(ProblemKind.CRASH, f"{step.name} crashed the kernel: {capture.problem}",
+                          (title,) if title else ())
+        return StepResult(step, Status.CRASHED, problem.sentence, capture.seconds, capture.text, problems=(problem,))
+    problem = Problem(ProblemKind.TIMEOUT, f"{step.name} timed out: {capture.problem}")
+    return StepResult(step, Status.TIMEOUT, problem.sentence, capture.seconds, capture.text, problems=(problem,))
+
+
+def check_step(step: Step, capture: StepCapture, arch: Arch, command: StepCommand | None = None) -> StepResult:
+    """Every promise the step's output must keep. command: what the guest ran for the step on this tree; by
+    default the step as its plan wrote it."""
+    command = command or as_planned(step.program, step.args_for(arch))
+    if capture.outcome == CaptureOutcome.SKIPPED:
+        return StepResult(step, Status.SKIPPED, capture.problem, 0.0, capture.text)
+    if capture.outcome != CaptureOutcome.COMPLETED:
+        return _ended_early(step, capture)
     output = parse_step(capture.text)
     figures = figures_of(output)
     problems = (
         check_exit(step, output, capture.exit_status or 0)
-        + check_no_splat(output)
+        + splat_problem(output.splats)
         + check_ktap(output)
         + check_counters_read(output)
         + check_balance(output)
@@ -196,10 +226,11 @@ def check_step(step: Step, capture: StepCapture, arch: Arch, command: StepComman
         problems += check_dumped_pages(invocation, output)
     return StepResult(
         step=step,
-        status="failed" if problems else "passed",
-        message="; ".join(problems),
+        status=Status.FAILED if problems else Status.PASSED,
+        message="; ".join(problem.sentence for problem in problems),
         seconds=capture.seconds,
         console=capture.text,
         output=output,
         figures=figures,
+        problems=tuple(problems),
     )

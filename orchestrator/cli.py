@@ -31,7 +31,7 @@ from orchestrator import (
     source,
 )
 from orchestrator.arches import DEFAULT_ARCH, all_arches, select_arches
-from orchestrator.bisect_verdict import failure_stage
+from orchestrator.bisect_verdict import Stage, failure_stage
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest
 from orchestrator.errors import GupvmError, InfrastructureError, UsageError
@@ -39,6 +39,7 @@ from orchestrator.gitrepo import Repo
 from orchestrator.paths import default_cache_dir
 from orchestrator.plan import Plan, available_plans, load_plan
 from orchestrator.qemu import ACCELS, CLOCKS, accel_for_clock
+from orchestrator.results import SuiteResult
 
 # --git-bisect-codes: what `git bisect run` reads (0 good, 1 bad, 125 cannot be tested, 128 or more: abort).
 GIT_CANNOT_TEST, GIT_ABORT = 125, 128
@@ -331,14 +332,19 @@ def _run(args: argparse.Namespace) -> int:
         print(f"gupvm: results in {run_dir}, JUnit in {junit_path}", flush=True)
     code = exit_codes.decide(
         signum=interrupt.received(),
-        infrastructure_failed=report_failed or any("failed" in (suite.build.status, suite.boot.status)
-                                                   for suite in suites),
-        tests_failed=any(step.status not in ("passed", "skipped") for suite in suites for step in suite.steps),
+        infrastructure_failed=report_failed or any(suite.infrastructure_failed for suite in suites),
+        tests_failed=any(suite.tests_failed for suite in suites),
     )
     if git_codes and code not in (exit_codes.PASSED, exit_codes.TEST_FAILED) and not interrupt.received():
-        stages = {failure_stage(suite.build, suite.boot) for suite in suites} - {""}
-        return GIT_CANNOT_TEST if stages and "infra" not in stages and not report_failed else GIT_ABORT
+        return git_bisect_code(suites, report_failed)
     return code
+
+
+def git_bisect_code(suites: list[SuiteResult], report_failed: bool) -> int:
+    """A run that could not test the kernel, as `git bisect run` takes it: the commit's own build or boot
+    failure is 125 (skip it), the host's trouble 128 (stop the bisection)."""
+    stages = {failure_stage(suite.build, suite.boot) for suite in suites} - {None}
+    return GIT_CANNOT_TEST if stages and Stage.INFRA not in stages and not report_failed else GIT_ABORT
 
 
 def _merge(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from orchestrator import interrupt
-from orchestrator.errors import InfrastructureError
+from orchestrator.errors import HOST_TROUBLE, Blame, InfrastructureError
 
 CCACHE_WRAPPERS = Path("/usr/lib/ccache")
 
@@ -62,11 +62,12 @@ def run_logged(argv: list[str], *, what: str, log: Path, cwd: Path | None = None
         )
     if result.returncode != 0:
         text = log.read_text(errors="replace")
-        errors = first_error_lines(text) or ["(no error line found)"]
+        errors = first_error_lines(text)
+        # No error line: the tool was killed or the host failed it; error lines of the host's trouble likewise.
+        blame = Blame.KERNEL if errors and not HOST_TROUBLE.search("\n".join(errors)) else Blame.HOST
         raise InfrastructureError(
             f"{what} failed (exit {result.returncode}){disk_full_hint(text)}; full log: {log}\n  "
-            + "\n  ".join(errors)
-        )
+            + "\n  ".join(errors or ["(no error line found)"]), blame)
 
 
 def disk_full_hint(output: str) -> str:

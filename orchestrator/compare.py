@@ -13,8 +13,9 @@ from pathlib import Path
 
 from orchestrator.errors import UsageError
 from orchestrator.hostfacts import COMPARED_FACTS
+from orchestrator.results import Status
 from orchestrator.samples import METRICS
-from orchestrator.step_compare import FAILING, StepOutcome, StepVerdict, classify_all
+from orchestrator.step_compare import Change, StepOutcome, StepVerdict, classify_all
 from orchestrator.timing_stats import CLOCK_POLICIES, Comparison, compare_all
 
 EXIT_CLEAN, EXIT_REGRESSED, EXIT_INFRASTRUCTURE = 0, 1, 3
@@ -45,7 +46,7 @@ class CompareResult:
 
     @property
     def new_failures(self) -> list[StepVerdict]:
-        return [step for step in self.steps if step.kind == "new failure"]
+        return [step for step in self.steps if step.kind == Change.NEW_FAILURE]
 
     @property
     def slowdowns(self) -> list[Comparison]:
@@ -93,11 +94,12 @@ def step_outcomes(runs: Sequence[Run]) -> dict[str, list[StepOutcome]]:
         for suite in run.suites:
             arch = _arch(suite)
             for stage in ("build", "boot"):
-                status = suite[stage]["status"]
-                if status != "skipped":  # a boot skipped after a failed build says nothing new
+                status = Status(suite[stage]["status"])
+                if status != Status.SKIPPED:  # a boot skipped after a failed build says nothing new
                     outcomes.setdefault(f"{arch}/{stage}", []).append(StepOutcome(status, suite[stage]["message"]))
             for step in suite["steps"]:
-                outcomes.setdefault(f"{arch}/{step['name']}", []).append(StepOutcome(step["status"], step["message"]))
+                outcomes.setdefault(f"{arch}/{step['name']}", []).append(
+                    StepOutcome(Status(step["status"]), step["message"]))
     return outcomes
 
 
@@ -107,7 +109,7 @@ def metric_samples(runs: Sequence[Run]) -> dict[str, list[list[float]]]:
     for run in runs:
         for suite in run.suites:
             for step in suite["steps"]:
-                if step["status"] != "passed":
+                if step["status"] != Status.PASSED:
                     continue
                 for metric in METRICS:
                     if values := step.get("samples", {}).get(metric):
@@ -149,7 +151,7 @@ def compare(
     base_outcomes = step_outcomes(base_runs)
     broken = tuple(
         name for name, outcomes in base_outcomes.items()
-        if name.endswith(("/build", "/boot")) and all(outcome.status in FAILING for outcome in outcomes)
+        if name.endswith(("/build", "/boot")) and all(outcome.status.failing for outcome in outcomes)
     )
     return CompareResult(
         base_runs=tuple(run.path for run in base_runs),

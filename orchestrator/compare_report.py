@@ -12,7 +12,8 @@ matplotlib.use("Agg")  # files only, never a display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from orchestrator.compare import CompareResult  # noqa: E402
-from orchestrator.report import Verdict, verdicts_junit_xml  # noqa: E402
+from orchestrator.report import JudgedCase, verdicts_junit_xml  # noqa: E402
+from orchestrator.step_compare import Change  # noqa: E402
 from orchestrator.timing_stats import Comparison  # noqa: E402
 
 ACROSS_HOSTS = " (across hosts)"
@@ -56,7 +57,7 @@ def table(result: CompareResult) -> str:
             lines.append(f"{base:>16}  {_interval(timing):^30}  {head:>16}  "
                          f"{verdict_label(result, timing):<8} {timing.metric}")
         lines.append("")
-    unchanged = [step for step in result.steps if step.kind == "unchanged" and not step.detail]
+    unchanged = [step for step in result.steps if step.kind == Change.UNCHANGED and not step.detail]
     for step in result.steps:
         if step not in unchanged:
             detail = f": {step.detail}" if step.detail else ""
@@ -94,14 +95,14 @@ def to_json(result: CompareResult) -> str:
     return json.dumps(_clean(data), indent=2)
 
 
-def junit_verdicts(result: CompareResult) -> list[Verdict]:
+def junit_verdicts(result: CompareResult) -> list[JudgedCase]:
     """Testcases: each step (a new failure fails), and each metric (with --fail-on-slower, a slowdown fails)."""
     cases = []
     for step in result.steps:
         text = f"base {step.base}, head {step.head}" + (f": {step.detail}" if step.detail else "")
-        cases.append(Verdict(
-            step.name, "steps", failure=f"new failure: {step.detail}" if step.kind == "new failure" else "",
-            skipped=step.detail if step.kind == "skipped" else "", detail=f"{step.kind}: {text}",
+        cases.append(JudgedCase(
+            step.name, "steps", failure=f"new failure: {step.detail}" if step.kind == Change.NEW_FAILURE else "",
+            skipped=step.detail if step.kind == Change.SKIPPED else "", detail=f"{step.kind}: {text}",
         ))
     slow = {timing.metric for timing in result.slowdowns}
     for timing in result.timings:
@@ -109,7 +110,7 @@ def junit_verdicts(result: CompareResult) -> list[Verdict]:
                 f"{_number(timing.head_median)} us, {_interval(timing)} ({timing.confidence:.1%} interval); "
                 f"{timing.reason}")
         failure = f"slower by more than {result.fail_on_slower:g}%: {text}" if timing.metric in slow else ""
-        cases.append(Verdict(timing.metric, f"timings ({result.clock})", failure=failure, detail=text))
+        cases.append(JudgedCase(timing.metric, f"timings ({result.clock})", failure=failure, detail=text))
     return cases
 
 
@@ -183,7 +184,7 @@ median, resampling {html.escape(units)}, widened for the {len(result.timings)} m
 """
 
 
-def write_all(result: CompareResult, directory, junit_path, extra: list[Verdict] = ()) -> None:
+def write_all(result: CompareResult, directory, junit_path, extra: list[JudgedCase] = ()) -> None:
     """compare.json, compare.html and the JUnit file (with any extra testcases, e.g. a series' commits)."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "compare.json").write_text(to_json(result))

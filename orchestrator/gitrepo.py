@@ -54,7 +54,7 @@ class CommitInfo:
 
 
 @dataclass(frozen=True)
-class BisectState:
+class BisectPosition:
     """Where `git bisect` stands: a commit to test next, the first bad commit, or candidates."""
 
     next: str = ""
@@ -208,11 +208,11 @@ class Worktree:
         return True
 
     # git bisect, driven here: refs/bisect are this worktree's own.
-    def bisect_start(self, bad: str, good: str) -> BisectState:
+    def bisect_start(self, bad: str, good: str) -> BisectPosition:
         self.git("bisect", "reset", check=False)
         return self._bisect_state(self.git("bisect", "start", bad, good, env=_IDENTITY, check=False))
 
-    def bisect_mark(self, verdict: str, commit: str) -> BisectState:
+    def bisect_mark(self, verdict: str, commit: str) -> BisectPosition:
         """verdict: good, bad or skip."""
         if verdict not in ("good", "bad", "skip"):
             raise ValueError(verdict)
@@ -222,7 +222,7 @@ class Worktree:
         result = self.git("bisect", "log", check=False)
         return result.stdout if result.returncode == 0 else ""
 
-    def bisect_replay(self, log: str) -> BisectState:
+    def bisect_replay(self, log: str) -> BisectPosition:
         """Continue a bisection from its `git bisect log`."""
         self.git("bisect", "reset", check=False)
         with tempfile.NamedTemporaryFile("w", prefix="gupvm-bisect-", suffix=".log") as handle:
@@ -230,16 +230,16 @@ class Worktree:
             handle.flush()
             return self._bisect_state(self.git("bisect", "replay", handle.name, check=False))
 
-    def _bisect_state(self, result: subprocess.CompletedProcess) -> BisectState:
+    def _bisect_state(self, result: subprocess.CompletedProcess) -> BisectPosition:
         text = result.stdout + result.stderr
         if found := _FIRST_BAD.search(text):
-            return BisectState(first_bad=found.group(1))
+            return BisectPosition(first_bad=found.group(1))
         if _NOTHING_LEFT in text:
             candidates = _CANDIDATES.search(text + "\n")
-            return BisectState(candidates=tuple(candidates.group(1).split()) if candidates else ())
+            return BisectPosition(candidates=tuple(candidates.group(1).split()) if candidates else ())
         if result.returncode != 0:
             raise GitError(f"git bisect in {self.path} failed: {text.strip()}")
-        return BisectState(next=self.head())
+        return BisectPosition(next=self.head())
 
 
 def _free_slot(root: Path, repo: Repo, purpose: str):

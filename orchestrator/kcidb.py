@@ -13,12 +13,20 @@ import json
 import re
 from pathlib import Path
 
+from orchestrator.results import Status
+
 SCHEMA_VERSION = "5.3"
 ORIGIN = "gupvm"
 EXCERPT_CHARS = 16384  # the schema's maxLength of a log_excerpt
 _PATH_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _GIT_IDENTITY = re.compile(r"^git:.*@([0-9a-f]{7,40})")
-_STATUS = {"passed": "PASS", "failed": "FAIL", "crashed": "FAIL", "timeout": "FAIL", "skipped": "SKIP"}
+# KCIDB v5's statuses: FAIL, the tested code is faulty (a kernel that fails a check, crashes or hangs);
+# ERROR, the test itself failed (a boot that never reached the plan); MISS, the harness did not run it (gupvm
+# was stopped by a signal); SKIP, not applicable (the kernel lacks what the step needs).
+_BUILD_STATUS = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.INTERRUPTED: "MISS", Status.SKIPPED: "SKIP"}
+_BOOT_STATUS = {Status.PASSED: "PASS", Status.FAILED: "ERROR", Status.INTERRUPTED: "MISS"}
+_STEP_STATUS = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.CRASHED: "FAIL", Status.TIMEOUT: "FAIL",
+                Status.SKIPPED: "SKIP", Status.INTERRUPTED: "MISS"}
 
 
 def _digest(text: str) -> str:
@@ -59,18 +67,18 @@ def _build(record: dict, checkout_id: str) -> dict:
         "architecture": "x86_64" if properties.get("bits") == "64" else "i386",
         "config_name": f"tinyconfig+gupvm-{arch}",
         "duration": round(stage["seconds"], 3),
-        "status": "FAIL" if stage["status"] == "failed" else "PASS",
+        "status": _BUILD_STATUS[Status(stage["status"])],
         "misc": {key: properties[key] for key in ("arch", "config_hash", "kernel_release", "pae")
                  if key in properties},
     }
-    if stage["status"] == "failed":
+    if stage["status"] == Status.FAILED:
         build["log_excerpt"] = _excerpt(stage["detail"] or stage["message"])
     return build
 
 
 def _tests(record: dict, build_id: str) -> list[dict]:
     properties, boot = record["properties"], record["boot"]
-    if boot["status"] == "skipped":  # build only, or the build failed (the build says so)
+    if boot["status"] == Status.SKIPPED:  # build only, or the build failed (the build says so)
         return []
     prefix = f"{ORIGIN}.{_part(properties['arch'])}.{_part(properties['plan'])}"
     environment = {"comment": f"QEMU {properties.get('accel', '')}, gupvm arch {properties['arch']}"}
@@ -89,12 +97,12 @@ def _tests(record: dict, build_id: str) -> list[dict]:
             entry["misc"] = misc
         return entry
 
-    tests = [test(f"{prefix}.boot", "ERROR" if boot["status"] == "failed" else "PASS", boot["seconds"],
+    tests = [test(f"{prefix}.boot", _BOOT_STATUS[Status(boot["status"])], boot["seconds"],
                   boot["message"], boot["detail"])]
     for step in record["steps"]:
         path = f"{prefix}.{_part(step['name'])}"
-        tests.append(test(path, _STATUS[step["status"]], step["seconds"], step["message"].splitlines()[0]
-                          if step["message"] else "", step["console"] if step["status"] != "passed" else "",
+        tests.append(test(path, _STEP_STATUS[Status(step["status"])], step["seconds"], step["message"].splitlines()[0]
+                          if step["message"] else "", step["console"] if step["status"] != Status.PASSED else "",
                           step["figures"]))
         for index, ktap in enumerate((step["collected"] or {}).get("ktap") or [], start=1):
             label = f"{ktap.get('title') or ''} {ktap['description']}".strip()

@@ -17,6 +17,7 @@ from pathlib import Path
 from orchestrator import exit_codes
 from orchestrator.cells import Cell, Shard
 from orchestrator.errors import UsageError
+from orchestrator.results import Status
 
 MANIFEST = "cells.json"
 MISSING_MESSAGE = "missing: no shard's run directory has this cell (did its job fail before writing results?)"
@@ -84,9 +85,9 @@ def merge_runs(out: Path, run_dirs: list[Path]) -> tuple[int, str]:
                                            indent=2))
     code = exit_codes.decide(
         signum=None,
-        infrastructure_failed=bool(missing) or any(record[stage]["status"] in ("failed", "interrupted")
+        infrastructure_failed=bool(missing) or any(record[stage]["status"] in (Status.FAILED, Status.INTERRUPTED)
                                                    for record in records for stage in ("build", "boot")),
-        tests_failed=any(step["status"] not in ("passed", "skipped") for record in records for step in record["steps"]),
+        tests_failed=any(Status(step["status"]).failing for record in records for step in record["steps"]),
     )
     line = f"gupvm: merged {len(owner)} of {len(cells)} cells from {len(runs)} run directories into {out}"
     if missing:

@@ -24,8 +24,9 @@ from orchestrator.config import ConfigRequest, parse_config
 from orchestrator.errors import UsageError
 from orchestrator.gitrepo import Repo, Worktree, kept_checkout
 from orchestrator.plan import Plan
-from orchestrator.report import Verdict
-from orchestrator.step_compare import StepVerdict, classify_all, to_run_again
+from orchestrator.report import JudgedCase
+from orchestrator.results import Status
+from orchestrator.step_compare import Change, StepVerdict, classify_all, to_run_again
 from orchestrator.timing_stats import CLOCK_POLICIES, want_more_boots
 
 DEFAULT_SAMPLES = 10
@@ -66,7 +67,7 @@ class CommitCheck:
 
     @property
     def new_failures(self) -> list[StepVerdict]:
-        return [step for step in self.steps if step.kind == "new failure"]
+        return [step for step in self.steps if step.kind == Change.NEW_FAILURE]
 
 
 def choose_sides(repo: Repo, base_ref: str | None, head_ref: str | None) -> Sides:
@@ -123,7 +124,7 @@ class _Session:
 
 
 def _built(run_dir: Path) -> bool:
-    return all(suite["build"]["status"] == "passed" for suite in compare.load_run(run_dir).suites)
+    return all(suite["build"]["status"] == Status.PASSED for suite in compare.load_run(run_dir).suites)
 
 
 def _config_lines(base_build: Path, head_build: Path, arches: list[str]) -> list[str]:
@@ -200,11 +201,13 @@ def _series_lines(checks: list[CommitCheck]) -> list[str]:
     return lines
 
 
-def _series_verdicts(checks: list[CommitCheck]) -> list[Verdict]:
-    return [Verdict(f"{check.commit[:12]} {check.subject}", "series",
-                    failure="new failure: " + ", ".join(f"{step.name} ({step.detail})" for step in check.new_failures)
-                    if check.new_failures else "",
-                    detail="; ".join(f"{step.name}: {step.kind}" for step in check.steps if step.kind != "unchanged"))
+def _series_verdicts(checks: list[CommitCheck]) -> list[JudgedCase]:
+    return [JudgedCase(f"{check.commit[:12]} {check.subject}", "series",
+                       failure="new failure: " + ", ".join(f"{step.name} ({step.detail})"
+                                                           for step in check.new_failures)
+                       if check.new_failures else "",
+                       detail="; ".join(f"{step.name}: {step.kind}" for step in check.steps
+                                        if step.kind != Change.UNCHANGED))
             for check in checks]
 
 

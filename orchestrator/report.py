@@ -10,8 +10,8 @@ from pathlib import Path
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from orchestrator.check import StepResult
 from orchestrator.errors import InfrastructureError
+from orchestrator.results import StageResult, Status, StepResult, SuiteResult
 from orchestrator.samples import timing_samples
 
 CONSOLE_EXCERPT_LINES = 400
@@ -21,31 +21,6 @@ CONSOLE_EXCERPT_CHARS = 64 * 1024
 _NOT_IN_SCHEMA = {"testsuites": ("disabled",), "testsuite": ("disabled",)}
 _ANSI_ESCAPE = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])")
 _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-@dataclass(frozen=True)
-class StageResult:
-    """The build or the boot of one suite: infrastructure rather than a test of the kernel."""
-
-    status: str  # "passed", "failed" or "skipped"
-    message: str = ""
-    seconds: float = 0.0
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class SuiteResult:
-    name: str
-    properties: dict[str, str]
-    build: StageResult
-    boot: StageResult
-    steps: tuple[StepResult, ...]
-
-    @property
-    def statuses(self) -> list[str]:
-        """Every testcase's outcome as passed, failed or skipped; crashes and timeouts are failures."""
-        everything = [self.build.status, self.boot.status] + [step.status for step in self.steps]
-        return [status if status in ("passed", "skipped") else "failed" for status in everything]
 
 
 def clean(text: str) -> str:
@@ -86,9 +61,9 @@ def _excerpt(text: str) -> str:
 def _stage_case(suite: SuiteResult, name: str, stage: StageResult, seconds: float) -> TestCase:
     case = TestCase(name, classname=clean(suite.name), elapsed_sec=seconds,
                     stdout=_excerpt(stage.detail) if stage.detail else None)
-    if stage.status in ("failed", "interrupted"):
+    if stage.status in (Status.FAILED, Status.INTERRUPTED):
         case.add_failure_info(message=clean(stage.message), failure_type=f"{name}-{stage.status}")
-    elif stage.status == "skipped":
+    elif stage.status == Status.SKIPPED:
         case.add_skipped_info(message=clean(stage.message))
     return case
 
@@ -96,9 +71,9 @@ def _stage_case(suite: SuiteResult, name: str, stage: StageResult, seconds: floa
 def _step_case(suite: SuiteResult, result: StepResult) -> TestCase:
     case = TestCase(result.step.name, classname=clean(suite.name), elapsed_sec=result.seconds,
                     stdout=_excerpt(result.console))
-    if result.status == "skipped":
+    if not result.status.ran:
         case.add_skipped_info(message=clean(result.message))
-    elif result.status != "passed":
+    elif result.status != Status.PASSED:
         case.add_failure_info(message=clean(result.message), failure_type=result.status)
     return case
 
@@ -171,7 +146,7 @@ def _schema_only(root: ElementTree.Element) -> ElementTree.Element:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class JudgedCase:
     """A testcase of a command that judges runs rather than making one (compare, presubmit, bisect)."""
 
     name: str
@@ -184,7 +159,7 @@ class Verdict:
     failure_type: str = "regression"
 
 
-def verdicts_junit_xml(name: str, properties: dict[str, str], verdicts: list[Verdict]) -> str:
+def verdicts_junit_xml(name: str, properties: dict[str, str], verdicts: list[JudgedCase]) -> str:
     cases = []
     for verdict in verdicts:
         case = TestCase(clean(verdict.name), classname=clean(f"{name}.{verdict.classname}"),
@@ -202,6 +177,9 @@ def verdicts_junit_xml(name: str, properties: dict[str, str], verdicts: list[Ver
 
 
 def results_json(suites: list[SuiteResult]) -> str:
+    def stage_record(stage: StageResult) -> dict:
+        return {"status": stage.status, "message": stage.message, "seconds": stage.seconds, "detail": stage.detail}
+
     def step_record(result: StepResult) -> dict:
         return {
             "name": result.step.name,
@@ -222,8 +200,8 @@ def results_json(suites: list[SuiteResult]) -> str:
             {
                 "name": suite.name,
                 "properties": suite.properties,
-                "build": dataclasses.asdict(suite.build),
-                "boot": dataclasses.asdict(suite.boot),
+                "build": stage_record(suite.build),
+                "boot": stage_record(suite.boot),
                 "steps": [step_record(step) for step in suite.steps],
             }
             for suite in suites
@@ -233,7 +211,8 @@ def results_json(suites: list[SuiteResult]) -> str:
     )
 
 
-_LABELS = {"passed": "PASS", "failed": "FAIL", "crashed": "CRASH", "timeout": "TIMEOUT", "skipped": "SKIP"}
+_LABELS = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.CRASHED: "CRASH", Status.TIMEOUT: "TIMEOUT",
+           Status.SKIPPED: "SKIP", Status.INTERRUPTED: "STOPPED"}
 
 
 def _step_line(result: StepResult) -> str:
@@ -257,11 +236,12 @@ def summary(suites: list[SuiteResult]) -> str:
             for name, stage in (("build", suite.build), ("boot", suite.boot))
         )
         lines.append(f"{suite.name}: {stages}")
-        lines += [f"    {line.strip()}" for stage in (suite.build, suite.boot) if stage.status == "failed"
+        lines += [f"    {line.strip()}" for stage in (suite.build, suite.boot) if stage.status == Status.FAILED
                   for line in stage.detail.splitlines()[1:]]
         lines += [_step_line(step) for step in suite.steps]
     statuses = [status for suite in suites for status in suite.statuses]
-    lines.append(", ".join(f"{statuses.count(status)} {status}" for status in ("passed", "failed", "skipped")))
+    lines.append(", ".join(f"{statuses.count(status)} {status}" for status in (Status.PASSED, Status.FAILED,
+                                                                                 Status.SKIPPED)))
     return "\n".join(lines)
 
 

@@ -18,11 +18,11 @@ from pathlib import Path
 from orchestrator import boot, build, cells, config, guest, gup_programs, hostfacts, interrupt, progress, protocol, qemu
 from orchestrator.arches import Arch
 from orchestrator.cells import Cell
-from orchestrator.check import StepResult, check_step
+from orchestrator.check import check_step
 from orchestrator.errors import InfrastructureError
 from orchestrator.interrupt import Interrupted, signal_name
 from orchestrator.plan import Plan
-from orchestrator.report import StageResult, SuiteResult
+from orchestrator.results import StageResult, Status, StepResult, SuiteResult
 from orchestrator.source import KernelSource
 
 
@@ -76,19 +76,19 @@ def run(options: RunOptions, reporter: progress.Reporter) -> list[SuiteResult]:
             suites = []
             for item in configured:
                 if signum := interrupt.received():  # an earlier build was interrupted
-                    stopped = StageResult("skipped", f"not run: {signal_name(signum)} stopped gupvm")
+                    stopped = StageResult(Status.INTERRUPTED, f"not run: {signal_name(signum)} stopped gupvm")
                     suites += _not_run(item.target, stopped)
                     continue
                 suites += run_target(options, item, tools[item.target.name], reporter)
             return suites
     except Interrupted as signal:
-        stopped = StageResult("interrupted", f"{signal.name} during the config")
+        stopped = StageResult(Status.INTERRUPTED, f"{signal.name} during the config")
         return [suite for target in options.targets for suite in _not_run(target, stopped)]
 
 
 def _not_run(target: BuildTarget, build_stage: StageResult) -> list[SuiteResult]:
     return [SuiteResult(cell.suite_name, {"arch": target.arch.name}, build_stage,
-                        StageResult("skipped", "the build did not finish"), ()) for cell, _ in target.cells]
+                        StageResult(Status.SKIPPED, "the build did not finish"), ()) for cell, _ in target.cells]
 
 
 @contextmanager
@@ -149,28 +149,30 @@ def run_target(options: RunOptions, item: Configured, tools: Future,
     try:
         kernel, guest_tools = build_target(options, item, tools, reporter)
     except InfrastructureError as error:
-        failed = StageResult("failed", str(error).splitlines()[0], time.monotonic() - started, str(error))
-        return [SuiteResult(cell.suite_name, properties, failed, StageResult("skipped", "the build failed"), ())
+        failed = StageResult(Status.FAILED, str(error).splitlines()[0], time.monotonic() - started, str(error),
+                             error.blame)
+        return [SuiteResult(cell.suite_name, properties, failed, StageResult(Status.SKIPPED, "the build failed"), ())
                 for cell, _ in target.cells]
     except Interrupted as signal:
-        stopped = StageResult("interrupted", f"{signal.name} during the build", time.monotonic() - started)
-        return [SuiteResult(cell.suite_name, properties, stopped, StageResult("skipped", "the build did not finish"),
-                            ()) for cell, _ in target.cells]
+        stopped = StageResult(Status.INTERRUPTED, f"{signal.name} during the build", time.monotonic() - started)
+        not_booted = StageResult(Status.SKIPPED, "the build did not finish")
+        return [SuiteResult(cell.suite_name, properties, stopped, not_booted, ()) for cell, _ in target.cells]
     properties.update(kernel_release=kernel.release, kernel_build="rebuilt" if kernel.rebuilt else "cached")
-    build_stage = StageResult("passed", "" if kernel.rebuilt else "cached", time.monotonic() - started)
+    build_stage = StageResult(Status.PASSED, "" if kernel.rebuilt else "cached", time.monotonic() - started)
     suites = []
     for cell, plan in target.cells:
         if plan is None:
             suites.append(SuiteResult(cell.suite_name, properties, build_stage,
-                                      StageResult("skipped", "build only"), ()))
+                                      StageResult(Status.SKIPPED, "build only"), ()))
         elif signum := interrupt.received():
             suites.append(SuiteResult(cell.suite_name, properties, build_stage,
-                                      StageResult("skipped", f"not run: {signal_name(signum)} stopped gupvm"), ()))
+                                      StageResult(Status.INTERRUPTED, f"not run: {signal_name(signum)} stopped gupvm"),
+                                      ()))
         else:
             suites.append(run_cell(options, item, cell, plan, kernel, guest_tools, dict(properties), build_stage,
                                    reporter))
         # The next cell boots the same kernel: its time is the first cell's.
-        build_stage = StageResult("passed", f"the kernel of {target.cells[0][0].id}", 0.0)
+        build_stage = StageResult(Status.PASSED, f"the kernel of {target.cells[0][0].id}", 0.0)
     return suites
 
 
@@ -208,7 +210,8 @@ def run_cell(options: RunOptions, item: Configured, cell: Cell, plan: Plan, kern
         with reporter.stage(f"{cell.id} boot", watch.detail):
             record = _boot(options, item.target, plan, accel, clock, commands, kernel, guest_tools, console_log)
     except InfrastructureError as error:
-        failed = StageResult("failed", str(error).splitlines()[0], time.monotonic() - started, str(error))
+        failed = StageResult(Status.FAILED, str(error).splitlines()[0], time.monotonic() - started, str(error),
+                             error.blame)
         return SuiteResult(cell.suite_name, properties, build_stage, failed, ())
     except Interrupted as signal:  # before the first boot began
         record = boot.BootRecord({}, 0, 0.0, (), signal.name)
@@ -216,12 +219,12 @@ def run_cell(options: RunOptions, item: Configured, cell: Cell, plan: Plan, kern
     properties.update({f"guest_{key}": value for key, value in record.environment.items()})
     steps = [check_step(plan.steps[capture.index - 1], capture, arch, commands[capture.index - 1])
              for capture in record.captures]
-    boot_stage = StageResult("passed", f"{record.boots} boot(s)", record.seconds)
+    boot_stage = StageResult(Status.PASSED, f"{record.boots} boot(s)", record.seconds)
     if record.interrupted:
         where = (f"step {len(steps) + 1} ({plan.steps[len(steps)].name})" if len(steps) < len(plan.steps)
                  else "the guest's shutdown")
-        boot_stage = StageResult("interrupted", f"{record.interrupted} during {where}", record.seconds)
-        steps += [StepResult(step, "skipped", f"not run: {record.interrupted} stopped gupvm", 0.0, "")
+        boot_stage = StageResult(Status.INTERRUPTED, f"{record.interrupted} during {where}", record.seconds)
+        steps += [StepResult(step, Status.INTERRUPTED, f"not run: {record.interrupted} stopped gupvm", 0.0, "")
                   for step in plan.steps[len(steps):]]
     return SuiteResult(cell.suite_name, properties, build_stage, boot_stage, tuple(steps))
 

@@ -8,22 +8,34 @@ blamed.
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
-FAILING = ("failed", "crashed", "timeout")
-KINDS = ("new failure", "flaky", "still failing", "fixed", "unchanged", "skipped")
+from orchestrator.results import Status
+
 RUNS_TO_BLAME = 2  # a new failure is run again before it is blamed
+
+
+class Change(StrEnum):
+    """What head did to a step, as a reviewer names it."""
+
+    NEW_FAILURE = "new failure"
+    FLAKY = "flaky"
+    STILL_FAILING = "still failing"
+    FIXED = "fixed"
+    UNCHANGED = "unchanged"
+    SKIPPED = "skipped"
 
 
 @dataclass(frozen=True)
 class StepOutcome:
-    status: str  # a step's status ("passed", "failed", "crashed", "timeout", "skipped"), or a stage's
+    status: Status  # a step's or a stage's
     message: str = ""
 
 
 @dataclass(frozen=True)
 class StepVerdict:
     name: str
-    kind: str  # one of KINDS
+    kind: Change
     base: str  # what base did, e.g. "passed 2/2"
     head: str
     detail: str
@@ -37,11 +49,11 @@ class _Side:
 
 
 def _side(outcomes: Sequence[StepOutcome], label: str) -> _Side:
-    ran = [outcome for outcome in outcomes if outcome.status != "skipped"]
+    ran = [outcome for outcome in outcomes if outcome.status.ran]
     if not ran:
         reason = next((outcome.message for outcome in outcomes if outcome.message), f"not run on {label}")
         return _Side("skip", "skipped", reason)
-    failures = [outcome for outcome in ran if outcome.status in FAILING]
+    failures = [outcome for outcome in ran if outcome.status.failing]
     if not failures:
         return _Side("pass", f"passed {len(ran)}/{len(ran)}", "")
     statuses = "/".join(sorted({outcome.status for outcome in failures}))
@@ -53,23 +65,23 @@ def classify(name: str, base: Sequence[StepOutcome], head: Sequence[StepOutcome]
     """One step (or the build, or the boot) over every run of each side."""
     b, h = _side(base, "base"), _side(head, "head")
 
-    def verdict(kind: str, detail: str) -> StepVerdict:
+    def verdict(kind: Change, detail: str) -> StepVerdict:
         return StepVerdict(name, kind, b.summary, h.summary, detail)
 
     if b.state == "skip" or h.state == "skip":
         if b.state == h.state:
-            return verdict("skipped", f"skipped on both: {h.message}")
+            return verdict(Change.SKIPPED, f"skipped on both: {h.message}")
         side, reason = ("head", h.message) if h.state == "skip" else ("base", b.message)
-        return verdict("skipped", f"skipped on {side} only: {reason}")
+        return verdict(Change.SKIPPED, f"skipped on {side} only: {reason}")
     if h.state == "pass":
         if b.state == "fail":
-            return verdict("fixed", f"failed on base: {b.message}")
-        return verdict("unchanged", f"flaky on base: {b.message}" if b.state == "flaky" else "")
+            return verdict(Change.FIXED, f"failed on base: {b.message}")
+        return verdict(Change.UNCHANGED, f"flaky on base: {b.message}" if b.state == "flaky" else "")
     if b.state != "pass":
-        return verdict("still failing", f"fails on base too: {h.message}")
+        return verdict(Change.STILL_FAILING, f"fails on base too: {h.message}")
     if h.state == "flaky":
-        return verdict("flaky", f"failed on head and passed when run again: {h.message}")
-    return verdict("new failure", h.message)
+        return verdict(Change.FLAKY, f"failed on head and passed when run again: {h.message}")
+    return verdict(Change.NEW_FAILURE, h.message)
 
 
 def classify_all(base: dict[str, Sequence[StepOutcome]], head: dict[str, Sequence[StepOutcome]]) -> list[StepVerdict]:
@@ -80,4 +92,4 @@ def classify_all(base: dict[str, Sequence[StepOutcome]], head: dict[str, Sequenc
 
 def to_run_again(verdicts: Sequence[StepVerdict], head_runs: int) -> list[str]:
     """New failures not yet seen often enough to be blamed."""
-    return [v.name for v in verdicts if v.kind == "new failure"] if head_runs < RUNS_TO_BLAME else []
+    return [v.name for v in verdicts if v.kind == Change.NEW_FAILURE] if head_runs < RUNS_TO_BLAME else []

@@ -15,7 +15,7 @@ import pytest
 from git_history import make_repo, repo_state
 
 from orchestrator.bisect import Bisection, BisectState
-from orchestrator.bisect_verdict import CULPRIT_FAILS, PARENT_PASSES, REVERT_PASSES, Outcome, Run, Signature
+from orchestrator.bisect_verdict import CULPRIT_FAILS, PARENT_PASSES, REVERT_PASSES, Outcome, Signature, StepRun
 from orchestrator.errors import InfrastructureError
 from orchestrator.gitrepo import Repo, private_worktree
 
@@ -90,7 +90,7 @@ class ScriptedTester:
                         failures.append(signature)
                 if step == "pin_basic" and index in script.other_failure:
                     failures.append(OTHER)
-                runs.append(Run(step, tuple(failures)))
+                runs.append(StepRun(step, tuple(failures)))
         return Outcome("tested", tuple(runs), build_seconds=1.0, boot_seconds=2.0)
 
 

@@ -1,7 +1,10 @@
 """Signatures and verdicts, on step results of real boots and on plain figures."""
 
 import dataclasses
+import re
+import shlex
 
+import pexpect
 import pytest
 
 from orchestrator.arches import all_arches
@@ -11,8 +14,8 @@ from orchestrator.bisect_verdict import (
     REVERT_PASSES,
     Check,
     Outcome,
-    Run,
     Signature,
+    StepRun,
     choose_signature,
     commit_verdict,
     conclude,
@@ -23,9 +26,12 @@ from orchestrator.bisect_verdict import (
     runs_needed,
     wilson_lower,
 )
-from orchestrator.check import StepResult, check_step
-from orchestrator.plan import Step, load_plan, repeated, select_steps
-from orchestrator.report import StageResult
+from orchestrator.boot import StepCapture, wait_ready
+from orchestrator.check import check_step
+from orchestrator.commands import run_logged
+from orchestrator.errors import InfrastructureError
+from orchestrator.plan import load_plan, repeated, select_steps
+from orchestrator.results import StageResult, Status, StepResult
 
 X86_64 = all_arches()["x86_64"]
 IMBALANCE = Signature("pin_basic", "imbalance", "nr_foll_pin_acquired != nr_foll_pin_released")
@@ -49,7 +55,7 @@ def test_a_repeat_counts_for_its_step(recovery):
     result = recovery["hang"]
     again = dataclasses.replace(result, step=dataclasses.replace(result.step, name="hang#4"))
     assert failures_of(again) == (Signature("hang", "timeout"),)
-    assert Run.of(again).step == "hang"
+    assert StepRun.of(again).step == "hang"
 
 
 def test_splat_titles_do_not_depend_on_addresses_numbers_or_lines():
@@ -63,34 +69,68 @@ def test_splat_titles_do_not_depend_on_addresses_numbers_or_lines():
         "BUG: kernel NULL pointer dereference, address:ADDR"
 
 
-def _failed(message: str) -> StepResult:
-    return StepResult(Step("pin_basic", ("-b",), "pin", 60.0), "failed", message, 1.0, "")
+def edited(capture: StepCapture, *replacements: tuple[str, str]) -> StepCapture:
+    """A real step's console with lines changed, as a kernel that breaks a promise would print them."""
+    text = re.sub(r"[\r\n]+", "\n", capture.text)
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    return dataclasses.replace(capture, text=text, exit_status=int(text.rsplit("exit=", 1)[1].split()[0]))
 
 
-@pytest.mark.parametrize("message, kind, detail", [
-    ("expected every pin released: nr_foll_pin_acquired rose by 8, nr_foll_pin_released by 7",
-     "imbalance", "nr_foll_pin_acquired != nr_foll_pin_released"),
-    ("expected exactly 32768 pins (one per base page pinned), nr_foll_pin_acquired rose by 32767",
-     "exact-count", "nr_foll_pin_acquired"),
-    ("page 1 (pfn 0x1234): expected pincount 512 on an order-9 folio, saw 511", "dump-page", "pincount"),
-    ("page 0 (pfn 0x99): expected refcount >= 1025 (1 + GUP_PIN_COUNTING_BIAS) while pinned, saw 2",
-     "dump-page", "refcount"),
-    ("expected a pin mode to move nr_foll_pin_acquired, it stayed at 5", "counters", "pin"),
-    ("expected gup_test to exit 0, it exited 1: ioctl failed", "exit", "1"),
-    ("expected 1 PIN_BASIC_TEST result line(s) from gup_test, saw 0", "result-lines", ""),
-])
-def test_what_a_check_said_is_its_signature(message, kind, detail):
-    assert failures_of(_failed(message))[0] == Signature("pin_basic", kind, detail)
+WARNING = "[    3.1] WARNING: CPU: 0 PID: 51 at mm/gup.c:120 try_grab_folio+0x2e/0x380\n"
+# A real step's console, changed as a kernel breaking one promise would print it, and the signature it gives.
+BROKEN = {
+    "imbalance": ("pin_fast_benchmark", [("nr_foll_pin_released 32768", "nr_foll_pin_released 32767")],
+                  Signature("pin_fast_benchmark", "imbalance", "nr_foll_pin_acquired != nr_foll_pin_released")),
+    "exact-count": ("pin_fast_benchmark", [("acquired 32768", "acquired 32769"), ("released 32768", "released 32769")],
+                    Signature("pin_fast_benchmark", "exact-count", "nr_foll_pin_acquired")),
+    "counters": ("gup_fast_benchmark", [("nr_foll_pin_acquired 0\nnr_foll_pin_released 0\n@@gupvm output",
+                                         "nr_foll_pin_acquired 4\nnr_foll_pin_released 4\n@@gupvm output")],
+                 Signature("gup_fast_benchmark", "counters", "get")),
+    "exit": ("pin_basic", [("exit=0", "exit=1")], Signature("pin_basic", "exit", "1")),
+    "result-lines": ("pin_fast_benchmark", [("PIN_FAST_BENCHMARK: Time:", "PIN_FAST_BENCHMARK: Tim:")],
+                     Signature("pin_fast_benchmark", "result-lines", "PIN_FAST_BENCHMARK")),
+    "splat": ("pin_basic", [("@@gupvm kmsg\n", "@@gupvm kmsg\n" + WARNING)],
+              Signature("pin_basic", "splat", "WARNING at try_grab_folio (mm/gup.c)")),
+    "not-dma-pinned": ("pin_basic", [("@@gupvm kmsg\n", "@@gupvm kmsg\n[    3.2] gup_test: page is NOT dma-pinned\n")],
+                       Signature("pin_basic", "splat", "gup_test: page is NOT dma-pinned")),
+    "dump-page": ("dump_thp_pinned", [("compound_pincount:512", "compound_pincount:511")],
+                  Signature("dump_thp_pinned", "dump-page", "pincount")),
+}
 
 
-def test_most_telling_failure_comes_first():
-    message = ("expected exactly 8 pins (one per base page pinned), nr_foll_pin_acquired rose by 9; "
-               "expected every pin released: nr_foll_pin_acquired rose by 9, nr_foll_pin_released by 8")
-    assert [failure.kind for failure in failures_of(_failed(message))] == ["imbalance", "exact-count"]
+def broken(smoke_61, case: str) -> StepResult:
+    name, replacements, _ = BROKEN[case]
+    step, capture = smoke_61[name]
+    return check_step(step, edited(capture, *replacements), X86_64)
+
+
+@pytest.mark.parametrize("case", BROKEN)
+def test_a_broken_promise_fails_the_step_with_its_signature(smoke_61, case):
+    result = broken(smoke_61, case)
+    assert result.status == "failed"
+    assert BROKEN[case][2] in failures_of(result)
+
+
+@pytest.mark.parametrize("case", BROKEN)
+def test_rewording_every_message_changes_no_signature(smoke_61, case):
+    result = broken(smoke_61, case)
+    reworded = dataclasses.replace(
+        result, message="Lorem ipsum; dolor sit amet",
+        problems=tuple(dataclasses.replace(problem, sentence=f"reworded {number}")
+                       for number, problem in enumerate(result.problems)))
+    assert failures_of(reworded) == failures_of(result)
+
+
+def test_most_telling_failure_comes_first(smoke_61):
+    step, capture = smoke_61["pin_fast_benchmark"]
+    result = check_step(step, edited(capture, ("nr_foll_pin_acquired 32768", "nr_foll_pin_acquired 32769")), X86_64)
+    assert [failure.kind for failure in failures_of(result)] == ["imbalance", "exact-count"]
 
 
 def runs(*failures: tuple[Signature, ...], step: str = "pin_basic") -> Outcome:
-    return Outcome("tested", tuple(Run(step, failure) for failure in failures))
+    return Outcome("tested", tuple(StepRun(step, failure) for failure in failures))
 
 
 @pytest.mark.parametrize("outcome, verdict, why", [
@@ -103,7 +143,7 @@ def runs(*failures: tuple[Signature, ...], step: str = "pin_basic") -> Outcome:
     (Outcome("boot", detail="no init"), "skip", "the kernel did not boot"),
     (Outcome("config", detail="CONFIG_GUP_TEST: asked y, got n"), "skip", "the config cannot be met"),
     (Outcome("infra", detail="QEMU died"), "infra", "infrastructure"),
-    (Outcome("tested", (Run("pin_basic", skipped="this tree has no gup_test"),)), "skip", "could not run"),
+    (Outcome("tested", (StepRun("pin_basic", skipped="this tree has no gup_test"),)), "skip", "could not run"),
     (runs((), step="gup_basic"), "skip", "did not run"),
 ])
 def test_commit_verdicts(outcome, verdict, why):
@@ -122,7 +162,7 @@ def test_good_confidence_follows_the_rate():
 
 def test_the_most_frequent_failure_is_followed():
     warn = Signature("gup_basic", "splat", "W")
-    outcome = Outcome("tested", (Run("gup_basic", (warn,)),) + tuple(Run("pin_basic", (IMBALANCE,))
+    outcome = Outcome("tested", (StepRun("gup_basic", (warn,)),) + tuple(StepRun("pin_basic", (IMBALANCE,))
                                                                          for _ in range(3)))
     reproduction = choose_signature(outcome, ("gup_basic", "pin_basic"))
     assert reproduction.signature == IMBALANCE and (reproduction.matching, reproduction.runs) == (3, 3)
@@ -148,19 +188,33 @@ def test_conclusion_needs_both_required_checks_and_the_bar():
     assert conclude("", ("a", "b"), 0.95, ()).outcome == "candidates"
 
 
-@pytest.mark.parametrize("build, boot, stage", [
-    (StageResult("failed", "kernel build (x86_64) failed", 1.0, "mm/gup.c:1:1: error: expected"), StageResult(
-        "skipped"), "build"),
-    (StageResult("failed", "kernel build failed", 1.0, "cc1: No space left on device"), StageResult("skipped"),
-     "infra"),
-    (StageResult("passed"), StageResult("failed", "boot failed: the kernel crashed while booting", 0.0, "Oops"),
-     "boot"),
-    (StageResult("passed"), StageResult("failed", "boot failed: QEMU exited", 0.0,
-                                        "qemu-system-x86_64: cannot set up guest memory"), "infra"),
-    (StageResult("passed"), StageResult("passed"), ""),
+@pytest.mark.parametrize("said, stage", [
+    ("mm/gup.c:1:1: error: expected ';' before '}' token", "build"),
+    ("usr/gen_initramfs.sh: Cannot open '/nonexistent/initramfs'\nmake[3]: *** [usr/Makefile:76] Error 1", "build"),
+    ("cc1: fatal error: cannot write mm/gup.o: No space left on device", "infra"),
+    ("", "infra"),  # killed without a word: the host's doing
 ])
-def test_failure_stage(build, boot, stage):
-    assert failure_stage(build, boot) == stage
+def test_a_failed_builds_blame_decides_skip_or_abort(said, stage, tmp_path):
+    with pytest.raises(InfrastructureError) as raised:
+        run_logged(["sh", "-c", f"printf '%s\\n' {shlex.quote(said)}; exit 2"], what="kernel build",
+                   log=tmp_path / "build.log")
+    error = raised.value
+    build = StageResult(Status.FAILED, str(error).splitlines()[0], 1.0, str(error), error.blame)
+    assert failure_stage(build, StageResult(Status.SKIPPED)) == stage
+
+
+@pytest.mark.parametrize("console, stage", [
+    ("[    0.5] Kernel panic - not syncing: VFS: Unable to mount root fs\n", "boot"),
+    ("qemu-system-x86_64: cannot set up guest memory 'pc.ram': Cannot allocate memory\n", "infra"),
+])
+def test_a_failed_boots_blame_decides_skip_or_abort(console, stage, tmp_path):
+    child = pexpect.spawn("sh", ["-c", f"printf '%s' {shlex.quote(console)}"], encoding="utf-8")
+    with pytest.raises(InfrastructureError) as raised:
+        wait_ready(child, 5, tmp_path / "console.log")
+    error = raised.value
+    boot = StageResult(Status.FAILED, str(error).splitlines()[0], 1.0, str(error), error.blame)
+    assert failure_stage(StageResult(Status.PASSED), boot) == stage
+    assert failure_stage(StageResult(Status.PASSED), StageResult(Status.PASSED)) is None
 
 
 def test_plan_repeats_and_narrowing():

@@ -18,7 +18,8 @@ from orchestrator.check import check_step
 from orchestrator.compare import compare, find_runs, load_run
 from orchestrator.compare_report import table, to_json
 from orchestrator.errors import UsageError
-from orchestrator.report import StageResult, SuiteResult, results_json
+from orchestrator.report import results_json
+from orchestrator.results import StageResult, SuiteResult
 
 HOST = {"host_cpu": "Intel(R) Xeon(R) Processor", "qemu_version": "7.2.22", "accel": "tcg", "clock": "icount",
         "guest_thp": "madvise"}

@@ -18,7 +18,8 @@ import pytest
 
 from orchestrator.arches import all_arches
 from orchestrator.check import check_step
-from orchestrator.report import StageResult, SuiteResult, clean, junit_xml, results_json, write_reports
+from orchestrator.report import clean, junit_xml, results_json, write_reports
+from orchestrator.results import StageResult, SuiteResult
 
 _RESULT = ("type", "message")
 CHILDREN = {

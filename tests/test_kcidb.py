@@ -8,7 +8,8 @@ from kcidb_io import schema
 from orchestrator import kcidb
 from orchestrator.arches import all_arches
 from orchestrator.check import check_step
-from orchestrator.report import StageResult, SuiteResult, results_json
+from orchestrator.report import results_json
+from orchestrator.results import StageResult, SuiteResult
 
 PINNED = schema.V5_3
 

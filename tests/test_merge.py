@@ -12,7 +12,8 @@ from orchestrator.cells import Shard, product, shard_cells
 from orchestrator.check import check_step
 from orchestrator.errors import UsageError
 from orchestrator.merge import merge_runs, write_manifest
-from orchestrator.report import StageResult, SuiteResult, write_reports
+from orchestrator.report import write_reports
+from orchestrator.results import StageResult, SuiteResult
 
 CELLS = product(["debian:6.1"], ["x86_64", "i386", "i386-pae"], ["smoke"])
 

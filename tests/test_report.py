@@ -7,7 +7,8 @@ import pytest
 
 from orchestrator.arches import all_arches
 from orchestrator.check import check_step
-from orchestrator.report import StageResult, SuiteResult, junit_xml, results_json, summary
+from orchestrator.report import junit_xml, results_json, summary
+from orchestrator.results import StageResult, SuiteResult
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from conftest import DATA, replayed
 from orchestrator import kcidb
 from orchestrator.arches import all_arches
 from orchestrator.check import check_step
-from orchestrator.report import StageResult, SuiteResult, junit_xml, results_json
+from orchestrator.report import junit_xml, results_json
+from orchestrator.results import StageResult, SuiteResult
 
 GOLDEN = DATA / "reports"
 CASES = {

@@ -1,12 +1,17 @@
 """Step verdicts, table-driven: each row is what base and head did over their runs."""
 
+import dataclasses
+
 import pytest
 
+from orchestrator.results import Status
 from orchestrator.step_compare import StepOutcome, classify, classify_all, to_run_again
 
-P, F = StepOutcome("passed"), StepOutcome("failed", "expected exactly 32768 pins, nr_foll_pin_acquired rose by 0")
-C, T = StepOutcome("crashed", "pin_basic crashed the kernel"), StepOutcome("timeout", "no result after 120 s")
-S = StepOutcome("skipped", "hugetlb: asked for 64 huge pages, the kernel reserved 0")
+P = StepOutcome(Status.PASSED)
+F = StepOutcome(Status.FAILED, "expected exactly 32768 pins, nr_foll_pin_acquired rose by 0")
+C, T = StepOutcome(Status.CRASHED, "pin_basic crashed the kernel"), StepOutcome(Status.TIMEOUT, "no result after 120 s")
+S = StepOutcome(Status.SKIPPED, "hugetlb: asked for 64 huge pages, the kernel reserved 0")
+I = StepOutcome(Status.INTERRUPTED, "not run: SIGTERM stopped gupvm")  # noqa: E741
 
 
 @pytest.mark.parametrize("base, head, kind, detail", [
@@ -22,11 +27,15 @@ S = StepOutcome("skipped", "hugetlb: asked for 64 huge pages, the kernel reserve
     ([S], [F], "skipped", "skipped on base only: hugetlb"),
     ([S], [S], "skipped", "skipped on both: hugetlb"),
     ([], [P], "skipped", "skipped on base only: not run on base"),
+    ([P], [I], "skipped", "skipped on head only: not run: SIGTERM"),  # a stopped run passed nothing
+    ([P, P], [F, I], "new failure", "expected exactly"),
 ])
 def test_classify(base, head, kind, detail):
     verdict = classify("x86_64/pin_basic", base, head)
     assert verdict.kind == kind
     assert detail in verdict.detail
+    reworded = [[dataclasses.replace(outcome, message="reworded") for outcome in side] for side in (base, head)]
+    assert classify("x86_64/pin_basic", *reworded).kind == kind  # the status decides, never the words
 
 
 def test_summaries_count_runs():
