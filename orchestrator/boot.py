@@ -115,6 +115,8 @@ def follow_steps(child: pexpect.spawn, plan: Plan, captures: list[StepCapture], 
         started = time.monotonic()
         limit = min(step.timeout, deadline - started)
         began = child.expect([STEP_BEGIN, STEP_SKIP, pexpect.EOF, pexpect.TIMEOUT], timeout=min(BEGIN_SECONDS, limit))
+        if began in (0, 1):
+            _check_framing(child.match, index, step.name)
         if began == 1:
             captures.append(StepCapture(index, step.name, CaptureOutcome.SKIPPED, child.after, 0.0,
                                         problem=child.match.group(3)))
@@ -126,6 +128,7 @@ def follow_steps(child: pexpect.spawn, plan: Plan, captures: list[StepCapture], 
         outcome = child.expect([STEP_END, CRASH, pexpect.EOF, pexpect.TIMEOUT], timeout=max(limit, 0.0))
         text += child.before or ""
         if outcome == 0:
+            _check_framing(child.match, index, step.name)
             captures.append(
                 StepCapture(index, step.name, CaptureOutcome.COMPLETED, text + child.after, time.monotonic() - started,
                             exit_status=int(child.match.group(3)))
@@ -142,6 +145,14 @@ def follow_steps(child: pexpect.spawn, plan: Plan, captures: list[StepCapture], 
                       else f"the boot's time limit ran out after {time.monotonic() - started:.0f} s of this step")
             captures.append(_timeout(index, step.name, text, started, reason))
         return
+
+
+def _check_framing(marker: re.Match, index: int, name: str) -> None:
+    """The guest's own marker names the step it ran: a result is never put on another step by its position."""
+    said_index, said_name = int(marker.group(1)), marker.group(2)
+    if (said_index, said_name) != (index, name):
+        raise InfrastructureError(f"the guest framed step {said_index} ({said_name}) where the plan's step {index} "
+                                  f"({name}) was due: its init or the console lost or reordered a step")
 
 
 def _timeout(index: int, name: str, text: str, started: float, reason: str) -> StepCapture:

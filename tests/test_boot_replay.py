@@ -1,8 +1,13 @@
+import dataclasses
 import time
 
 import pexpect
+import pytest
+from conftest import DATA
+from replay import replay
 
 from orchestrator.boot import follow_steps
+from orchestrator.errors import InfrastructureError
 from orchestrator.plan import Plan, Step, load_plan
 
 
@@ -54,3 +59,12 @@ def test_a_bug_line_in_pieces_crashes_the_step_with_its_title():
                                    "dereference, address: 0000000000000000\r\r\n[    2.65] Oops: 0002 [#1] SMP\r\r\n"
                                    "---[ end trace 0000000000000000 ]---\r\r\n", 10)
     assert capture.outcome == "crashed" and capture.problem.startswith("BUG: kernel NULL pointer dereference")
+
+
+def test_a_step_the_guest_did_not_frame_as_due_is_an_infrastructure_error(tmp_path):
+    """Replayed with the plan's steps reversed, no result lands on the wrong step: both names are said."""
+    plan = load_plan(str(DATA / "6.1-x86_64-smoke.plan.toml"))
+    reversed_plan = dataclasses.replace(plan, steps=plan.steps[::-1])
+    with pytest.raises(InfrastructureError, match=r"framed step 1 \(gup_fast_benchmark\) where the plan's step 1 "
+                                                  r"\(dump_thp_pinned\) was due"):
+        replay(DATA / "6.1-x86_64-smoke.console.log", reversed_plan, tmp_path)
