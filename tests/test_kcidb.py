@@ -1,5 +1,6 @@
 """The run as KCIDB JSON, validated with kcidb-io's own copy of the pinned schema."""
 
+import dataclasses
 import json
 
 import pytest
@@ -8,8 +9,9 @@ from kcidb_io import schema
 from orchestrator import kcidb
 from orchestrator.arches import all_arches
 from orchestrator.check import check_step
+from orchestrator.plan import Step
 from orchestrator.report import results_json
-from orchestrator.results import StageResult, SuiteResult
+from orchestrator.results import StageResult, Status, StepResult, SuiteResult
 
 PINNED = schema.V5_3
 
@@ -80,3 +82,50 @@ def test_the_schema_check_bites():
     with pytest.raises(Exception, match="does not match"):
         PINNED.validate({"version": {"major": 5, "minor": 3},
                          "tests": [{"id": "gupvm:x", "build_id": "gupvm:b", "origin": "gupvm", "path": "has space"}]})
+
+
+def _suite(build: StageResult, boot: StageResult, steps=()) -> list[dict]:
+    suite = SuiteResult("gupvm.debian-6_1.x86_64.smoke",
+                        {"arch": "x86_64", "kernel_source": "debian:linux-source-6.1 6.1.192-2", "config_hash": "ab",
+                         "plan": "smoke", "bits": "64"}, build, boot, tuple(steps))
+    return json.loads(results_json([suite]))
+
+
+@pytest.mark.parametrize("build, boot, build_status, boot_status", [
+    (Status.PASSED, Status.PASSED, "PASS", "PASS"),
+    (Status.FAILED, Status.SKIPPED, "FAIL", None),
+    (Status.INTERRUPTED, Status.SKIPPED, "MISS", None),  # a cancelled CI job is not green
+    (Status.PASSED, Status.FAILED, "PASS", "ERROR"),
+    (Status.PASSED, Status.INTERRUPTED, "PASS", "MISS"),
+])
+def test_every_stage_status_as_kcidb_v5_defines_it(build, boot, build_status, boot_status):
+    data = kcidb.kcidb_json(_suite(StageResult(build, "m", 1.0, "d"), StageResult(boot, "m", 1.0, "d")))
+    PINNED.validate(data)
+    assert data["builds"][0]["status"] == build_status
+    assert [test["status"] for test in data["tests"] if test["path"].endswith(".boot")] == \
+        ([boot_status] if boot_status else [])
+
+
+@pytest.mark.parametrize("status, kcidb_status", [
+    (Status.PASSED, "PASS"), (Status.FAILED, "FAIL"), (Status.CRASHED, "FAIL"), (Status.TIMEOUT, "FAIL"),
+    (Status.SKIPPED, "SKIP"), (Status.INTERRUPTED, "MISS"),
+])
+def test_every_step_status_as_kcidb_v5_defines_it(status, kcidb_status):
+    step = StepResult(Step("pin_basic", ("-b",), "pin", 60.0), status, "m", 1.0, "console")
+    data = kcidb.kcidb_json(_suite(StageResult(Status.PASSED), StageResult(Status.PASSED), [step]))
+    PINNED.validate(data)
+    assert next(test for test in data["tests"] if test["path"].endswith(".pin_basic"))["status"] == kcidb_status
+
+
+def test_a_ktap_not_ok_is_a_failed_kcidb_test_under_its_step(tmp_path_factory):
+    from conftest import replayed
+    steps = replayed("6.12-x86_64-hugepage.console.log", "hugepage.plan.toml", tmp_path_factory)
+    step, capture = steps["gup_longterm"]
+    text = capture.text.replace("ok 1 ", "not ok 1 ", 1)
+    result = check_step(step, dataclasses.replace(capture, text=text), all_arches()["x86_64"])
+    data = kcidb.kcidb_json(_suite(StageResult(Status.PASSED), StageResult(Status.PASSED), [result]))
+    PINNED.validate(data)
+    by_path = {test["path"]: test["status"] for test in data["tests"]}
+    assert by_path["gupvm.x86_64.smoke.gup_longterm"] == "FAIL"
+    assert [status for path, status in by_path.items() if path.startswith("gupvm.x86_64.smoke.gup_longterm.1_")] == \
+        ["FAIL"]
