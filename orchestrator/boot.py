@@ -17,7 +17,7 @@ from orchestrator.arches import Arch
 from orchestrator.errors import HOST_TROUBLE, Blame, InfrastructureError
 from orchestrator.interrupt import Interrupted
 from orchestrator.plan import Plan
-from orchestrator.protocol import PLAN_END, READY, STEP_BEGIN, STEP_END, STEP_SKIP, parse_environment
+from orchestrator.protocol import PLAN_END, READY, STEP_BEGIN, STEP_END, STEP_SKIP, parse_environment, whole_line
 from orchestrator.qemu import CLOCKS, Clock, kernel_command_line, qemu_command, running
 
 # A soft lockup report is a BUG: line the kernel survives; the step fails on it (see check.py). A BUG:
@@ -25,6 +25,7 @@ from orchestrator.qemu import CLOCKS, Clock, kernel_command_line, qemu_command, 
 # pass the soft lockup exception.
 CRASH = re.compile(
     r"Kernel panic - not syncing|\bOops\b|\bBUG: (?!soft lockup)[^\r\n]*\r*\n|kernel BUG at|general protection fault")
+BEGIN_LINE, END_LINE = whole_line(STEP_BEGIN), whole_line(STEP_END)
 SPLAT_END = re.compile(r"---\[ end (trace|Kernel panic)[^\n]*")
 SPLAT_GRACE_SECONDS = 5.0
 BEGIN_SECONDS = 30.0
@@ -114,7 +115,7 @@ def follow_steps(child: pexpect.spawn, plan: Plan, captures: list[StepCapture], 
         step = plan.steps[index - 1]
         started = time.monotonic()
         limit = min(step.timeout, deadline - started)
-        began = child.expect([STEP_BEGIN, STEP_SKIP, pexpect.EOF, pexpect.TIMEOUT], timeout=min(BEGIN_SECONDS, limit))
+        began = child.expect([BEGIN_LINE, STEP_SKIP, pexpect.EOF, pexpect.TIMEOUT], timeout=min(BEGIN_SECONDS, limit))
         if began in (0, 1):
             _check_framing(child.match, index, step.name)
         if began == 1:
@@ -125,14 +126,13 @@ def follow_steps(child: pexpect.spawn, plan: Plan, captures: list[StepCapture], 
             captures.append(_timeout(index, step.name, child.before or "", started, "the step never started"))
             return
         text = child.after
-        outcome = child.expect([STEP_END, CRASH, pexpect.EOF, pexpect.TIMEOUT], timeout=max(limit, 0.0))
+        outcome = child.expect([END_LINE, CRASH, pexpect.EOF, pexpect.TIMEOUT], timeout=max(limit, 0.0))
         text += child.before or ""
         if outcome == 0:
             _check_framing(child.match, index, step.name)
             captures.append(
-                StepCapture(index, step.name, CaptureOutcome.COMPLETED, text + child.after, time.monotonic() - started,
-                            exit_status=int(child.match.group(3)))
-            )
+                StepCapture(index, step.name, CaptureOutcome.COMPLETED, text + child.after.rstrip("\r\n"),
+                            time.monotonic() - started, exit_status=int(child.match.group(3))))
             continue
         if outcome in (1, 2):
             splat = _read_splat(child, child.after if outcome == 1 else "")

@@ -139,6 +139,12 @@ def render_init(plan: Plan, arch: Arch, commands: tuple[StepCommand, ...]) -> st
     return _INIT_HEAD + "\n".join(lines) + "\n" + _INIT_TAIL
 
 
+def whole_line(marker: re.Pattern) -> re.Pattern:
+    """A marker on a live console: matched once its line is whole, since the console delivers text in pieces
+    and a piece may end inside a step's name or exit status."""
+    return re.compile(marker.pattern + r"\r*\n")
+
+
 def parse_environment(text: str) -> dict[str, str]:
     """The guest's report of its setup: hugetlb pages (given/asked) and the THP mode."""
     match = ENVIRONMENT.search(text.replace("\r", "") + "\n")
