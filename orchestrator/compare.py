@@ -132,7 +132,7 @@ def facts(runs: Sequence[Run]) -> dict[str, list[str]]:
 
 
 def compare(
-    base_runs: Sequence[Run], head_runs: Sequence[Run], fail_on_slower: float | None = None, seed: int = 0
+    base_runs: Sequence[Run], head_runs: Sequence[Run], fail_on_slower: float | None = None
 ) -> CompareResult:
     base_facts, head_facts = facts(base_runs), facts(head_runs)
     differences = {
@@ -144,7 +144,7 @@ def compare(
     base_samples, head_samples = metric_samples(base_runs), metric_samples(head_runs)
     names = list(head_samples) + [name for name in base_samples if name not in head_samples]
     samples = {name: (base_samples.get(name, []), head_samples.get(name, [])) for name in names}
-    timings = compare_all(samples, CLOCK_POLICIES[clocks[0]], seed=seed)
+    timings = compare_all(samples, CLOCK_POLICIES[clocks[0]])
     if len(clocks) > 1:
         timings = [dataclasses.replace(timing, verdict="unknown", reason=f"timed with different clocks "
                                        f"({' and '.join(clocks)}): not comparable") for timing in timings]

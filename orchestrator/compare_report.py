@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from orchestrator.compare import CompareResult  # noqa: E402
 from orchestrator.report import JudgedCase, verdicts_junit_xml  # noqa: E402
 from orchestrator.step_compare import Change  # noqa: E402
-from orchestrator.timing_stats import Comparison  # noqa: E402
+from orchestrator.timing_stats import METHOD, Comparison  # noqa: E402
 
 ACROSS_HOSTS = " (across hosts)"
 
@@ -160,7 +160,7 @@ def to_html(result: CompareResult) -> str:
     )
     hosts = "".join(f"<li>{html.escape(line)}</li>" for line in host_lines(result))
     confidence = f"{result.timings[0].confidence:.1%}" if result.timings else "95%"
-    units = " and ".join(sorted({timing.resampled for timing in result.timings if timing.resampled})) or "boots"
+    method = " and ".join(sorted({timing.method for timing in result.timings if timing.method})) or METHOD
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>gupvm compare</title>
 <style>
@@ -171,8 +171,8 @@ figure.plot {{ display: inline-block; margin: 0.5em; }}
 </style></head><body>
 <h1>gupvm compare: exit {result.exit_code}</h1>
 <pre>{html.escape(_sides_line(result))}</pre>
-<p>Clock: {html.escape(result.clock)}. Intervals are {confidence} bootstrap intervals of the % change of the
-median, resampling {html.escape(units)}, widened for the {len(result.timings)} metrics compared.</p>
+<p>Clock: {html.escape(result.clock)}. Intervals are {confidence} intervals of the % change of the boots'
+medians ({html.escape(method)}), widened for the {len(result.timings)} metrics compared.</p>
 <ul class="hosts">{hosts}</ul>
 <h2>Timings</h2>
 {_rows(timing_rows, ["metric", "base", "%change [interval]", "head", "verdict", "why"], "timings")}

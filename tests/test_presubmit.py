@@ -77,10 +77,12 @@ def result_with(timing_verdict: str, step_kind: str = "unchanged", clock: str = 
 
 
 @pytest.mark.parametrize("verdict, kind, boots, clock, broken, more", [
-    ("same", "unchanged", 1, "icount", (), False),  # the instruction clock decides from one boot a side
-    ("unknown", "unchanged", 1, "icount", (), True),
+    ("same", "unchanged", 1, "icount", (), True),  # one boot says nothing of how boots differ
+    ("same", "unchanged", 2, "icount", (), False),  # the instruction clock decides from two boots a side
+    ("unknown", "unchanged", 2, "icount", (), True),
     ("unknown", "unchanged", 4, "icount", (), False),  # the clock's limit
     ("same", "new failure", 1, "icount", (), True),  # seen once: run it again before blaming
+    ("same", "new failure", 2, "realtime", (), True),
     ("same", "new failure", 2, "icount", (), False),
     ("same", "unchanged", 2, "realtime", (), True),  # real time needs three boots a side
     ("same", "unchanged", 3, "realtime", (), False),
