@@ -31,7 +31,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from git_history import make_kernel_history  # noqa: E402
 
-from orchestrator import source  # noqa: E402
+from orchestrator import (
+    layout,  # noqa: E402
+    source,  # noqa: E402
+)
+from orchestrator.layout import Cache  # noqa: E402
 from orchestrator.paths import default_cache_dir  # noqa: E402
 
 
@@ -42,7 +46,7 @@ def bisect(history, workdir: Path) -> tuple[float, dict, str]:
          history.commits[0], "--bad", history.commits[-1], "--step", "pin_basic"],
         cwd=workdir, capture_output=True, text=True)
     seconds = time.monotonic() - started
-    state_path = next((workdir / "out").glob("*/bisect.json"))
+    state_path = next((workdir / "out").glob(f"*/{layout.BISECT_STATE}"))
     return seconds, json.loads(state_path.read_text()), result.stdout + result.stderr
 
 
@@ -50,13 +54,13 @@ def forget_kernels(history, since: float) -> int:
     """Remove the finished kernels kept of the history's commits but its good end, and all kept since."""
     commits = {source.commit_fingerprint(history.path, commit) for commit in history.commits[1:]}
     good = source.commit_fingerprint(history.path, history.commits[0])
-    forgotten = 0
-    for entry in (default_cache_dir() / "kernels").glob("x86_64-*"):
-        fingerprint = entry.name.split("-")[1]
-        if fingerprint != good and (fingerprint in commits or entry.stat().st_mtime > since):
-            shutil.rmtree(entry)
-            forgotten += 1
-    return forgotten
+    cache = Cache(default_cache_dir())
+    kept_since = {entry for entry in cache.kept_kernels("x86_64") if entry.stat().st_mtime > since}
+    of_history = {entry for fingerprint in commits - {good} for entry in cache.kept_kernels("x86_64", fingerprint)}
+    forgotten = (kept_since | of_history) - set(cache.kept_kernels("x86_64", good))
+    for entry in forgotten:
+        shutil.rmtree(entry)
+    return len(forgotten)
 
 
 def main() -> int:

@@ -41,7 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from git_history import make_kernel_branches  # noqa: E402
 
-from orchestrator import source  # noqa: E402
+from orchestrator import (
+    layout,  # noqa: E402
+    source,  # noqa: E402
+)
 from orchestrator.paths import default_cache_dir  # noqa: E402
 
 HEADER = "\tunsigned long nr_pinned;\n\tint ret;\n\n\tif (WARN_ON_ONCE(gup_flags & ~(FOLL_WRITE | FOLL_LONGTERM |"
@@ -71,7 +74,7 @@ def presubmit(history: Path, head: str, out: Path, env: dict[str, str], clock: s
                              "--base", "main", "--head", head, "--out", str(out), "--clock", clock],
                             capture_output=True, text=True, env=env)
     seconds = time.monotonic() - started
-    found = [path / "compare.json" for path in out.iterdir() if (path / "compare.json").is_file()]
+    found = [path / layout.COMPARE_JSON for path in out.iterdir() if (path / layout.COMPARE_JSON).is_file()]
     if result.returncode not in (0, 1) or len(found) != 1:
         raise SystemExit(f"presubmit --head {head} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
     return seconds, json.loads(found[0].read_text())

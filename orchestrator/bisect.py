@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator import progress, report, runner, source
+from orchestrator import layout, progress, report, runner, source
 from orchestrator.arches import DEFAULT_ARCH, select_arches
 from orchestrator.bisect_verdict import (
     CULPRIT_FAILS,
@@ -50,11 +50,12 @@ from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest
 from orchestrator.errors import InfrastructureError, UsageError
 from orchestrator.gitrepo import Repo, Worktree, private_worktree
+from orchestrator.layout import RunDir
+from orchestrator.paths import write_atomically
 from orchestrator.plan import Plan, load_plan, repeated, select_steps
 from orchestrator.qemu import ACCELS
 from orchestrator.results import ProblemKind, Status
 
-STATE_NAME = "bisect.json"
 EXIT_INFRASTRUCTURE = 3
 INFRA_ATTEMPTS = 3  # an infrastructure error is retried this often, then the bisection aborts (resumable)
 
@@ -367,13 +368,11 @@ def run_command(args: argparse.Namespace, new_run_dir: Callable[[Path], Path]) -
         state = BisectState(arguments=arguments, good=good, bad=bad)
         run_dir = new_run_dir(args.out).resolve()
     assert run_dir is not None
-    state_path = run_dir / STATE_NAME
-    junit_path = args.junit or run_dir / "junit.xml"
+    state_path = run_dir / layout.BISECT_STATE
+    junit_path = args.junit or RunDir(run_dir).junit
 
     def save(current: BisectState) -> None:
-        scratch = state_path.with_suffix(".json.partial")
-        scratch.write_text(current.to_json())
-        scratch.replace(state_path)
+        write_atomically(state_path, current.to_json())
 
     save(state)
     print(f"gupvm bisect: {repo.path} good {good[:12]} bad {bad[:12]}, {arch.name}, plan {plan.name} "
@@ -409,8 +408,8 @@ class KernelTester:
         self.count += 1
         if self.worktree.head() != commit:
             self.worktree.checkout(commit)
-        commit_dir = self.run_dir / "commits" / f"{self.count:02d}-{commit[:12]}"
-        commit_dir.mkdir(parents=True, exist_ok=True)
+        commit_run = layout.commit_run(self.run_dir, self.count, commit)
+        commit_run.path.mkdir(parents=True, exist_ok=True)
         try:
             kernel_source = source.resolve(str(self.worktree.path), self.args.cache_dir)
             options = runner.RunOptions(
@@ -420,7 +419,7 @@ class KernelTester:
                 jobs=self.args.jobs,
                 accel=self.args.accel,
                 cache_dir=self.args.cache_dir,
-                run_dir=commit_dir,
+                run_dir=commit_run.path,
                 limits=BootLimits(self.args.boot_timeout, self.args.run_timeout),
             )
             suite = runner.run(options, progress.LineReporter(io.StringIO()))[0]  # its own lines say enough
@@ -429,9 +428,9 @@ class KernelTester:
         except InfrastructureError as error:
             return Outcome(Stage.INFRA, detail=str(error).splitlines()[0])
         except Exception as error:  # noqa: BLE001 - a tester's own failure is infrastructure, and is retried
-            (commit_dir / "traceback.txt").write_text(traceback.format_exc())
+            (commit_run.path / layout.TRACEBACK).write_text(traceback.format_exc())
             return Outcome(Stage.INFRA, detail=f"{type(error).__name__}: {error}")
-        report.write_reports([suite], commit_dir, commit_dir / "junit.xml")
+        report.write_reports([suite], commit_run)
         stage = failure_stage(suite.build, suite.boot)
         if stage is not None:
             failed = suite.build if suite.build.status == Status.FAILED else suite.boot

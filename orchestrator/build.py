@@ -20,7 +20,8 @@ from orchestrator.arches import Arch
 from orchestrator.commands import run_logged
 from orchestrator.config import FinalConfig, install_config
 from orchestrator.errors import Blame, InfrastructureError
-from orchestrator.paths import exclusive, mark_used
+from orchestrator.layout import Cache
+from orchestrator.paths import exclusive, mark_used, write_atomically
 from orchestrator.source import KernelSource
 
 STAMP_NAME = "gupvm-stamp.json"
@@ -36,16 +37,12 @@ class BuiltKernel:
 
 
 def build_dir_for(cache_dir: Path, source: KernelSource, arch: Arch, config_key: str) -> Path:
-    return cache_dir / "builds" / f"{source.slot}-{arch.name}-{config_key[:12]}"
+    return Cache(cache_dir).builds / f"{source.slot}-{arch.name}-{config_key[:12]}"
 
 
 def build_dir_lock(build_dir: Path):
     """Held while configuring or building: one gupvm at a time in a build directory."""
     return exclusive(build_dir.with_name(build_dir.name + ".lock"))
-
-
-def _store_entry(store: Path, source: KernelSource, arch: Arch, final: FinalConfig) -> Path:
-    return store / f"{arch.name}-{source.fingerprint}-{final.hash}"
 
 
 def _from_store(entry: Path, arch: Arch, build_dir: Path, log: Path) -> BuiltKernel | None:
@@ -73,10 +70,10 @@ def _keep(entry: Path, image: Path, release: str, config: Path) -> None:
 
 def build_kernel(
     source: KernelSource, arch: Arch, final: FinalConfig, build_dir: Path, jobs: int, log: Path,
-    store: Path | None = None,
+    store: Cache | None = None,
 ) -> BuiltKernel:
-    """store: where finished kernels are kept by (source state, config); None keeps none."""
-    entry = _store_entry(store, source, arch, final) if store else None
+    """store: the cache whose finished kernels are kept by (source state, config); None keeps none."""
+    entry = store.kept_kernel(arch.name, source.fingerprint, final.hash) if store else None
     if entry and (kept := _from_store(entry, arch, build_dir, log)):
         return kept
     image = build_dir / arch.kernel_image
@@ -103,9 +100,7 @@ def build_kernel(
             raise InfrastructureError(f"kernel build ({arch.name}) made no {arch.kernel_image}; see {log}",
                                       Blame.KERNEL)
         shutil.copyfile(log, last_log)
-        stamp_partial = stamp_path.with_name(stamp_path.name + ".partial")
-        stamp_partial.write_text(json.dumps(stamp))
-        stamp_partial.rename(stamp_path)  # last, and whole: only a finished kernel has a stamp
+        write_atomically(stamp_path, json.dumps(stamp))  # last, and whole: only a finished kernel has a stamp
     mark_used(build_dir)
     release = (build_dir / "include/config/kernel.release").read_text().strip()
     if entry:

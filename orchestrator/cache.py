@@ -13,26 +13,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator.layout import Cache
 from orchestrator.paths import USED_STAMP
-
-# Folders of the cache whose children are entries, with what a user calls them.
-KINDS = {
-    "src": "unpacked source tree",
-    "debian": "fetched source tarball",
-    "builds": "build directory",
-    "guest": "guest programs",
-    "busybox": "busybox",
-    "configs": "verified .config",
-    "kernels": "kept kernel",
-    "worktrees": "bisect worktree",
-    "checkouts-kept": "presubmit checkout",
-    "apt": "private apt state",
-}
 
 
 @dataclass(frozen=True)
 class CacheEntry:
-    kind: str
+    kind: str  # what a user calls it
     path: Path
     size: int
     last_used: float
@@ -62,9 +49,9 @@ def _last_used(path: Path) -> float:
 
 def entries(cache_dir: Path) -> list[CacheEntry]:
     found = []
-    for kind in KINDS:
-        folder = cache_dir / kind
-        if kind == "apt":
+    cache = Cache(cache_dir)
+    for folder, kind in cache.entry_folders().items():
+        if folder == cache.apt:  # one entry as a whole
             children = [folder] if folder.is_dir() else []
         else:
             children = sorted(child for child in folder.iterdir() if not child.name.endswith(".lock")) \
@@ -87,7 +74,7 @@ def listing(cache_dir: Path, now: float | None = None) -> str:
     lines = [f"{'kind':<24} {'size':>10}  {'last used':>10}  entry"]
     for entry in found:
         days = (now - entry.last_used) / 86400
-        lines.append(f"{KINDS[entry.kind]:<24} {_human(entry.size):>10}  {days:>8.1f} d  {entry.path}")
+        lines.append(f"{entry.kind:<24} {_human(entry.size):>10}  {days:>8.1f} d  {entry.path}")
     lines.append(f"{len(found)} entries, {_human(sum(entry.size for entry in found))} in {cache_dir}")
     return "\n".join(lines)
 
@@ -120,7 +107,7 @@ def run(cache_dir: Path, action: str, older_than_days: float) -> int:
         return 0
     removed, busy = prune(cache_dir, older_than_days)
     for entry in removed:
-        print(f"removed {KINDS[entry.kind]} {entry.path} ({_human(entry.size)})")
+        print(f"removed {entry.kind} {entry.path} ({_human(entry.size)})")
     for path in busy:
         print(f"kept {path}: a running gupvm holds it")
     print(f"gupvm cache: freed {_human(sum(entry.size for entry in removed))}, "

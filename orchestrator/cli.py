@@ -34,8 +34,9 @@ from orchestrator.arches import DEFAULT_ARCH, all_arches, select_arches
 from orchestrator.bisect_verdict import Stage, failure_stage
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest
-from orchestrator.errors import GupvmError, InfrastructureError, UsageError
+from orchestrator.errors import GupvmError, UsageError
 from orchestrator.gitrepo import Repo
+from orchestrator.layout import RunDir
 from orchestrator.paths import default_cache_dir
 from orchestrator.plan import Plan, available_plans, load_plan
 from orchestrator.qemu import ACCELS, CLOCKS, accel_for_clock
@@ -314,18 +315,19 @@ def _run(args: argparse.Namespace) -> int:
             print(f"gupvm: {error} (exit {GIT_CANNOT_TEST} for git bisect: cannot test this commit)", file=sys.stderr)
             return GIT_CANNOT_TEST
     run_dir = options.run_dir
-    junit_path = junit or run_dir / "junit.xml"
+    run = RunDir(run_dir)
+    junit_path = junit or run.junit
     report_failed = False
     with interrupt.shielded():  # a second signal now must not cost the results
         try:
-            report.write_reports(suites, run_dir, run_dir / "junit.xml")  # the run directory is whole for merge
-            if junit_path != run_dir / "junit.xml":
+            report.write_reports(suites, run)  # the run directory is whole for merge
+            if junit_path != run.junit:
                 junit_path.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(run_dir / "junit.xml", junit_path)
-        except (InfrastructureError, OSError) as error:
+                shutil.copyfile(run.junit, junit_path)
+        except OSError as error:
             print(f"gupvm: error: {error}", file=sys.stderr)
-            report_failed, junit_path = True, run_dir / "junit.xml"
-        merge.write_manifest(run_dir, selection.every, selection.mine, selection.shard)
+            report_failed, junit_path = True, run.junit
+        merge.write_manifest(run, selection.every, selection.mine, selection.shard)
         if getattr(args, "kcidb", None):
             kcidb.write(args.kcidb, json.loads(report.results_json(suites)))
         print(report.summary(suites))
@@ -350,7 +352,7 @@ def git_bisect_code(suites: list[SuiteResult], report_failed: bool) -> int:
 def _merge(args: argparse.Namespace) -> int:
     code, line = merge.merge_runs(args.out, args.run_dirs)
     if args.kcidb:
-        kcidb.write(args.kcidb, json.loads((args.out / "results.json").read_text()))
+        kcidb.write(args.kcidb, json.loads(RunDir(args.out).results.read_text()))
     print(line)
     return code
 
@@ -362,7 +364,7 @@ def _compare(args: argparse.Namespace) -> int:
     head = [compare.load_run(path) for path in compare.find_runs(args.head)]
     result = compare.compare(base, head, args.fail_on_slower)
     out_dir = _new_run_dir(args.out).resolve()
-    junit_path = args.junit or out_dir / "junit.xml"
+    junit_path = args.junit or RunDir(out_dir).junit
     compare_report.write_all(result, out_dir, junit_path)
     print(compare_report.table(result))
     print(f"gupvm: comparison in {out_dir} (compare.html, compare.json), JUnit in {junit_path}")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from orchestrator.errors import UsageError
 from orchestrator.hostfacts import COMPARED_FACTS
+from orchestrator.layout import RunDir
 from orchestrator.results import Status
 from orchestrator.samples import METRICS
 from orchestrator.step_compare import Change, StepOutcome, StepVerdict, classify_all
@@ -63,9 +64,9 @@ class CompareResult:
 
 def find_runs(path: Path) -> list[Path]:
     """A run directory, or a directory of them (a presubmit's side)."""
-    if (path / "results.json").is_file():
+    if RunDir(path).results.is_file():
         return [path]
-    runs = sorted(child for child in path.glob("*") if (child / "results.json").is_file()) if path.is_dir() else []
+    runs = sorted(child for child in path.glob("*") if RunDir(child).results.is_file()) if path.is_dir() else []
     if not runs:
         raise UsageError(f"{path}: no results.json in it or in its subdirectories; give a run directory that "
                          f"'gupvm run' made (it prints its path)")
@@ -74,11 +75,11 @@ def find_runs(path: Path) -> list[Path]:
 
 def load_run(path: Path) -> Run:
     try:
-        suites = json.loads((path / "results.json").read_text())
+        suites = json.loads(RunDir(path).results.read_text())
         if not isinstance(suites, list) or not all("properties" in suite and "steps" in suite for suite in suites):
             raise ValueError("not a list of suites with properties and steps")
     except (OSError, ValueError) as error:
-        raise UsageError(f"{path / 'results.json'}: unreadable ({error}); give a run directory of 'gupvm run'") \
+        raise UsageError(f"{RunDir(path).results}: unreadable ({error}); give a run directory of 'gupvm run'") \
             from None
     return Run(path, tuple(suites))
 

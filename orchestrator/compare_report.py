@@ -12,6 +12,8 @@ matplotlib.use("Agg")  # files only, never a display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from orchestrator.compare import CompareResult  # noqa: E402
+from orchestrator.layout import COMPARE_HTML, COMPARE_JSON  # noqa: E402
+from orchestrator.paths import write_atomically  # noqa: E402
 from orchestrator.report import JudgedCase, verdicts_junit_xml  # noqa: E402
 from orchestrator.step_compare import Change  # noqa: E402
 from orchestrator.timing_stats import METHOD, Comparison  # noqa: E402
@@ -187,8 +189,8 @@ medians ({html.escape(method)}), widened for the {len(result.timings)} metrics c
 def write_all(result: CompareResult, directory, junit_path, extra: list[JudgedCase] = ()) -> None:
     """compare.json, compare.html and the JUnit file (with any extra testcases, e.g. a series' commits)."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "compare.json").write_text(to_json(result))
-    (directory / "compare.html").write_text(to_html(result))
+    write_atomically(directory / COMPARE_JSON, to_json(result))
+    write_atomically(directory / COMPARE_HTML, to_html(result))
     properties = {"clock": result.clock, "across_hosts": "yes" if result.across_hosts else "no",
                   "base_runs": " ".join(map(str, result.base_runs)), "head_runs": " ".join(map(str, result.head_runs))}
     junit_path.parent.mkdir(parents=True, exist_ok=True)

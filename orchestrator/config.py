@@ -19,7 +19,8 @@ from pathlib import Path
 from orchestrator.arches import Arch
 from orchestrator.commands import run_logged
 from orchestrator.errors import UsageError
-from orchestrator.paths import KCONFIGS_DIR
+from orchestrator.layout import Cache
+from orchestrator.paths import KCONFIGS_DIR, write_atomically
 from orchestrator.source import KernelSource, version_key
 
 GUP_FRAGMENT = KCONFIGS_DIR / "gup.config"
@@ -263,7 +264,7 @@ def configure(
     """
     symbols = kconfig_symbols(source.path, source.fingerprint)
     cache_key = hashlib.sha256(f"{source.fingerprint}\0{arch.name}\0{request.key()}".encode()).hexdigest()[:24]
-    cached = cache_dir / "configs" / f"{cache_key}.config"
+    cached = Cache(cache_dir).configs / f"{cache_key}.config"
     from_cache = cached.is_file()
     if from_cache:
         cached.touch()  # its last use, for 'gupvm cache prune'
@@ -276,9 +277,7 @@ def configure(
         raise _unmet(source, arch, request, symbols, switched_off, mismatches, build_dir, log, jobs)
     if not from_cache:  # only a verified config is cached, and never half-written
         cached.parent.mkdir(parents=True, exist_ok=True)
-        partial = cached.with_name(cached.name + ".partial")
-        partial.write_text(final.text)
-        partial.rename(cached)
+        write_atomically(cached, final.text)
     return final
 
 

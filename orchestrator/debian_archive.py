@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import InfrastructureError, UsageError
+from orchestrator.layout import Cache
 from orchestrator.paths import exclusive
 
 HOST_SOURCES = Path("/etc/apt")
@@ -127,7 +128,7 @@ class PrivateApt:
     """apt-get and apt-cache with a state of their own under cache_dir/apt."""
 
     def __init__(self, cache_dir: Path, archives: HostArchives | None = None):
-        self.root = cache_dir / "apt"
+        self.root = Cache(cache_dir).apt
         self._archives = archives
 
     def _options(self) -> list[str]:

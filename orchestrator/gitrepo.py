@@ -25,6 +25,7 @@ from pathlib import Path
 
 from orchestrator.errors import GupvmError, InfrastructureError, UsageError
 from orchestrator.interrupt import handling_signals
+from orchestrator.layout import Cache
 
 # Commits gupvm makes (snapshots, reverts) carry its name, not the user's.
 _IDENTITY = {
@@ -142,7 +143,7 @@ class Repo:
 
 
 def worktrees_root(cache_dir: Path) -> Path:
-    return cache_dir / "worktrees"
+    return Cache(cache_dir).worktrees
 
 
 def _try_lock(lock_path: Path):
@@ -279,7 +280,7 @@ def private_worktree(repo: Repo, cache_dir: Path, commit: str, purpose: str) -> 
 
 
 def kept_checkouts_root(cache_dir: Path) -> Path:
-    return cache_dir / "checkouts-kept"  # apart from private worktrees: clean_stale never removes these
+    return Cache(cache_dir).kept_checkouts  # apart from private worktrees: clean_stale never removes these
 
 
 @contextmanager

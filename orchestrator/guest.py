@@ -19,6 +19,7 @@ from orchestrator.commands import run_logged
 from orchestrator.debian_archive import PrivateApt, host_codename
 from orchestrator.errors import InfrastructureError
 from orchestrator.gup_programs import program_kinds
+from orchestrator.layout import Cache
 from orchestrator.paths import exclusive, mark_used
 from orchestrator.source import KernelSource
 
@@ -33,14 +34,14 @@ class GuestTools:
 
 
 def build_guest_tools(source: KernelSource, arch: Arch, cache_dir: Path, log: Path) -> GuestTools:
-    with exclusive(cache_dir / "guest.lock"):
+    with exclusive(Cache(cache_dir).guest_lock):
         return GuestTools(programs=_build_programs(source, arch, cache_dir, log),
                           busybox=_busybox(arch, cache_dir, log))
 
 
 def _build_programs(source: KernelSource, arch: Arch, cache_dir: Path, log: Path) -> dict[str, Path]:
     key = _inputs_key(source, arch)
-    root = cache_dir / "guest" / f"{arch.make_arch}-{key}"  # i386 and i386-pae share one
+    root = Cache(cache_dir).guest_programs / f"{arch.make_arch}-{key}"  # i386 and i386-pae share one
     output = root / "bin"
     # Whichever the tree has: gup_benchmark (5.10) or gup_test, and gup_longterm from 6.5.
     wanted = [kind.name for kind in program_kinds().values() if (source.selftests_dir / kind.source).is_file()]
@@ -112,7 +113,7 @@ def _shadow_selftests(source: KernelSource, shadow_root: Path) -> Path:
 def _busybox(arch: Arch, cache_dir: Path, log: Path) -> Path:
     """busybox-static of the guest's arch, from the host's Debian release (through gupvm's private apt state,
     since the package cannot be installed for two arches at once)."""
-    root = cache_dir / "busybox" / arch.busybox_deb_arch
+    root = Cache(cache_dir).busybox / arch.busybox_deb_arch
     binary = root / "bin/busybox"
     if (root / COMPLETE).is_file():
         mark_used(root)

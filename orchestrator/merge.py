@@ -17,23 +17,24 @@ from pathlib import Path
 from orchestrator import exit_codes
 from orchestrator.cells import Cell, Shard
 from orchestrator.errors import UsageError
+from orchestrator.layout import RunDir
+from orchestrator.paths import write_atomically
 from orchestrator.results import Status
 
-MANIFEST = "cells.json"
 MISSING_MESSAGE = "missing: no shard's run directory has this cell (did its job fail before writing results?)"
 
 
-def write_manifest(run_dir: Path, cells: tuple[Cell, ...], ran: tuple[Cell, ...], shard: Shard | None) -> None:
+def write_manifest(run_dir: RunDir, cells: tuple[Cell, ...], ran: tuple[Cell, ...], shard: Shard | None) -> None:
     manifest = {
         "shard": str(shard) if shard else None,
         "cells": [{"id": cell.id, "suite": cell.suite_name} for cell in cells],
         "ran": [cell.id for cell in ran],
     }
-    (run_dir / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    write_atomically(run_dir.manifest, json.dumps(manifest, indent=2))
 
 
 @dataclass(frozen=True)
-class _RunDir:
+class _ShardRun:
     path: Path
     cells: list[dict]
     ran: list[str]
@@ -41,8 +42,9 @@ class _RunDir:
     junit: dict[str, ElementTree.Element]  # suite name -> <testsuite>
 
 
-def _read(path: Path) -> _RunDir:
-    files = [path / MANIFEST, path / "results.json", path / "junit.xml"]
+def _read(path: Path) -> _ShardRun:
+    run_dir = RunDir(path)
+    files = [run_dir.manifest, run_dir.results, run_dir.junit]
     if missing := [file.name for file in files if not file.is_file()]:
         raise UsageError(f"{path}: not a gupvm run directory (no {', '.join(missing)}); give directories that "
                          f"'gupvm run' made")
@@ -50,7 +52,7 @@ def _read(path: Path) -> _RunDir:
         manifest = json.loads(files[0].read_text())
         records = {record["name"]: record for record in json.loads(files[1].read_text())}
         junit = {suite.get("name"): suite for suite in ElementTree.parse(files[2]).getroot().iter("testsuite")}
-        return _RunDir(path, manifest["cells"], manifest["ran"], records, junit)
+        return _ShardRun(path, manifest["cells"], manifest["ran"], records, junit)
     except (ValueError, KeyError, TypeError, ElementTree.ParseError) as error:
         raise UsageError(f"{path}: unreadable run directory ({error})") from None
 
@@ -66,7 +68,8 @@ def merge_runs(out: Path, run_dirs: list[Path]) -> tuple[int, str]:
             if cell_id in owner:
                 raise UsageError(f"cell {cell_id} is in both {owner[cell_id]} and {run.path}; merge each shard once")
             owner[cell_id] = run.path
-    if out.exists() and any((out / name).exists() for name in ("junit.xml", "results.json", MANIFEST)):
+    merged = RunDir(out)
+    if out.exists() and any(path.exists() for path in (merged.junit, merged.results, merged.manifest)):
         raise UsageError(f"{out} already holds results; give a new directory to merge into")
     by_path = {run.path: run for run in runs}
     records, suites, missing = [], [], []
@@ -79,10 +82,10 @@ def merge_runs(out: Path, run_dirs: list[Path]) -> tuple[int, str]:
         records.append(run.records[cell["suite"]])
         suites.append(run.junit[cell["suite"]])
     out.mkdir(parents=True, exist_ok=True)
-    (out / "junit.xml").write_text(_junit(suites))
-    (out / "results.json").write_text(json.dumps(records, indent=2))
-    (out / MANIFEST).write_text(json.dumps({"shard": None, "cells": cells, "ran": list(owner), "missing": missing},
-                                           indent=2))
+    write_atomically(merged.junit, _junit(suites))
+    write_atomically(merged.results, json.dumps(records, indent=2))
+    write_atomically(merged.manifest, json.dumps({"shard": None, "cells": cells, "ran": list(owner),
+                                                  "missing": missing}, indent=2))
     code = exit_codes.decide(
         signum=None,
         infrastructure_failed=bool(missing) or any(record[stage]["status"] in (Status.FAILED, Status.INTERRUPTED)

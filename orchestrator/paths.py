@@ -37,6 +37,13 @@ def exclusive(lock_file: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def write_atomically(path: Path, text: str) -> None:
+    """Whole or not at all: a reader (a consumer of a report, a rerun of gupvm) never sees half a file."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
 USED_STAMP = ".gupvm-used"
 
 

@@ -17,12 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import compare, compare_report, progress, report, runner, source
+from orchestrator import compare, compare_report, layout, progress, report, runner, source
 from orchestrator.arches import Arch
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest, parse_config
 from orchestrator.errors import UsageError
 from orchestrator.gitrepo import Repo, Worktree, kept_checkout
+from orchestrator.layout import RunDir
+from orchestrator.paths import write_atomically
 from orchestrator.plan import Plan
 from orchestrator.report import JudgedCase
 from orchestrator.results import Status
@@ -105,35 +107,39 @@ class _Session:
         tree = source.resolve(str(self.worktree.path), self.options.cache_dir)
         return dataclasses.replace(tree, identity=f"git:{self.options.repo.path}@{commit[:12]}")
 
-    def run(self, kernel: source.KernelSource, run_dir: Path, plan: Plan | None) -> Path:
-        run_dir.mkdir(parents=True)
+    def run(self, kernel: source.KernelSource, run_dir: RunDir, plan: Plan | None) -> Path:
+        run_dir.path.mkdir(parents=True)
         run_options = runner.RunOptions(
-            targets=runner.single_kernel_targets(kernel, str(self.worktree.path), self.options.requests, plan),
+            targets=self.targets(kernel, plan),
             jobs=self.options.jobs,
-            accel=self.options.accel, cache_dir=self.options.cache_dir, run_dir=run_dir, limits=self.options.limits,
-            clock=self.options.clock,
+            accel=self.options.accel, cache_dir=self.options.cache_dir, run_dir=run_dir.path,
+            limits=self.options.limits, clock=self.options.clock,
         )
         suites = runner.run(run_options, progress.LineReporter(io.StringIO()))  # its own lines say enough
-        report.write_reports(suites, run_dir, run_dir / "junit.xml")
-        return run_dir
+        report.write_reports(suites, run_dir)
+        return run_dir.path
+
+    def targets(self, kernel: source.KernelSource, plan: Plan | None) -> tuple[runner.BuildTarget, ...]:
+        return runner.single_kernel_targets(kernel, str(self.worktree.path), self.options.requests, plan)
 
     def build(self, label: str, commit: str) -> tuple[source.KernelSource, Path]:
         self.announce(f"gupvm presubmit: building {label} {commit[:12]}")
         kernel = self.source_at(commit)
-        return kernel, self.run(kernel, self.options.out_dir / f"build-{label}", None)
+        return kernel, self.run(kernel, layout.presubmit_build(self.options.out_dir, label), None)
 
 
 def _built(run_dir: Path) -> bool:
     return all(suite["build"]["status"] == Status.PASSED for suite in compare.load_run(run_dir).suites)
 
 
-def _config_lines(base_build: Path, head_build: Path, arches: list[str]) -> list[str]:
+def config_lines(base_build: RunDir, head_build: RunDir, targets: tuple[runner.BuildTarget, ...]) -> list[str]:
+    """What differs between the .config each side's kernel was built with, arch by arch."""
     lines = []
-    for arch in arches:
-        base_config, head_config = base_build / f"config-{arch}", head_build / f"config-{arch}"
+    for target in targets:
+        base_config, head_config = base_build.config(target.build_stem), head_build.config(target.build_stem)
         if base_config.is_file() and head_config.is_file():
             difference = config_difference(base_config.read_text(), head_config.read_text())
-            lines += [f"{arch}: .config differs: {line}" for line in difference]
+            lines += [f"{target.arch.name}: .config differs: {line}" for line in difference]
     return lines or [".config: the same on both sides"]
 
 
@@ -147,7 +153,7 @@ def _compare_boots(
         number = len(base_runs) + 1
         for label, kernel, runs in (("base", base, base_runs), ("head", head, head_runs)):
             announce(f"gupvm presubmit: boot {number} of {label}")
-            runs.append(session.run(kernel, options.out_dir / label / f"boot-{number:02d}", options.plan))
+            runs.append(session.run(kernel, layout.presubmit_boot(options.out_dir, label, number), options.plan))
         result = compare.compare([compare.load_run(path) for path in base_runs],
                                  [compare.load_run(path) for path in head_runs], options.fail_on_slower)
         if not more_boots(result, number):
@@ -180,8 +186,7 @@ def _check_series(session: _Session, sides: Sides, base_runs: list[Path], head_r
         while True:
             if _built(build_run):
                 announce(f"gupvm presubmit: boot of {commit[:12]} {info.subject}")
-                runs.append(session.run(kernel, options.out_dir / "each" / commit[:12] / f"boot-{len(runs):02d}",
-                                        options.plan))
+                runs.append(session.run(kernel, layout.series_boot(options.out_dir, commit, len(runs)), options.plan))
             boots = runs[1:] or runs
             steps = classify_all(base_outcomes, compare.step_outcomes([compare.load_run(path) for path in boots]))
             if not _built(build_run) or not to_run_again(steps, len(boots)):
@@ -214,13 +219,12 @@ def _series_verdicts(checks: list[CommitCheck]) -> list[JudgedCase]:
 def run(options: PresubmitOptions, announce: Callable[[str], None] = print) -> int:
     sides = options.sides
     announce(f"gupvm presubmit: base {sides.base_label}, head {sides.head_label}; results in {options.out_dir}")
-    arches = [arch.name for arch, _ in options.requests]
     with kept_checkout(options.repo, options.cache_dir, sides.base, "presubmit") as worktree:
         session = _Session(options, worktree, announce)
         base, base_build = session.build("base", sides.base)
         head, head_build = session.build("head", sides.head)
-        config_lines = _config_lines(base_build, head_build, arches)
-        for line in config_lines:
+        differences = config_lines(RunDir(base_build), RunDir(head_build), session.targets(head, None))
+        for line in differences:
             announce(line)
         checks: list[CommitCheck] = []
         if not (_built(base_build) and _built(head_build)):  # nothing to boot: the build verdicts say it all
@@ -228,10 +232,10 @@ def run(options: PresubmitOptions, announce: Callable[[str], None] = print) -> i
         else:
             result, base_runs, _ = _compare_boots(session, base, head, announce)
             checks = _check_series(session, sides, base_runs, result, announce) if options.each else []
-    (options.out_dir / "config.diff").write_text("\n".join(config_lines) + "\n")
-    junit = options.junit or options.out_dir / "junit.xml"
+    write_atomically(options.out_dir / layout.CONFIG_DIFF, "\n".join(differences) + "\n")
+    junit = options.junit or RunDir(options.out_dir).junit
     compare_report.write_all(result, options.out_dir, junit, extra=_series_verdicts(checks))
-    lines = [f"base: {sides.base_label}", f"head: {sides.head_label}", *config_lines, "", compare_report.table(result)]
+    lines = [f"base: {sides.base_label}", f"head: {sides.head_label}", *differences, "", compare_report.table(result)]
     if options.each:
         lines += _series_lines(checks)
     print("\n".join(lines))

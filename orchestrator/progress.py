@@ -28,12 +28,13 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich.text import Text
 
+from orchestrator.layout import Cache
+
 HEARTBEAT_SECONDS = 30.0  # at most this long without a line in a CI log (CI systems flag a minute or more)
 _COMPILED = re.compile(r"^  (CC|AS)\s+\S", re.M)  # kbuild's "  CC      mm/gup.o"
 _BOOT = re.compile(r"^===== gupvm boot (\d+):", re.M)
 _STEP = re.compile(r"@@gupvm step-(?:begin|skip) (\d+) (\S+)")
 _READY = "@@gupvm ready"
-STATS_FILE = "build-stats.json"
 
 
 def elapsed(seconds: float) -> str:
@@ -50,7 +51,7 @@ class BuildStats:
 
 
 def last_build(cache_dir: Path, config_hash: str) -> BuildStats | None:
-    path = cache_dir / STATS_FILE
+    path = Cache(cache_dir).build_stats
     try:
         entry = json.loads(path.read_text())[config_hash]
         return BuildStats(int(entry["files"]), float(entry["seconds"]))
@@ -62,7 +63,7 @@ def record_build(cache_dir: Path, config_hash: str, files: int, seconds: float) 
     """Keep the figures of a make that compiled something, for the next build's estimate."""
     if files == 0:
         return
-    path = cache_dir / STATS_FILE
+    path = Cache(cache_dir).build_stats
     try:
         known = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -19,6 +19,7 @@ import pexpect
 from orchestrator import interrupt
 from orchestrator.arches import Arch
 from orchestrator.errors import InfrastructureError, UsageError
+from orchestrator.layout import Cache
 
 GUEST_CPUS = 2
 ACCELS = ("auto", "kvm", "tcg")
@@ -114,7 +115,7 @@ def choose_accel(requested: str, arch: Arch, kernel: Path, cache_dir: Path) -> s
         return "kvm"
     if not kvm_usable():
         return "tcg"
-    cache_file = cache_dir / "accel-probe.json"
+    cache_file = Cache(cache_dir).accel_probe
     key = f"{_host_boot_id()} {arch.qemu_binary}"
     known = json.loads(cache_file.read_text()) if cache_file.is_file() else {}
     if key not in known:

@@ -2,15 +2,14 @@
 
 import dataclasses
 import json
-import os
 import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
-from pathlib import Path
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from orchestrator.errors import InfrastructureError
+from orchestrator.layout import RunDir
+from orchestrator.paths import write_atomically
 from orchestrator.results import StageResult, Status, StepResult, SuiteResult
 from orchestrator.samples import timing_samples
 
@@ -245,28 +244,7 @@ def summary(suites: list[SuiteResult]) -> str:
     return "\n".join(lines)
 
 
-def _write(path: Path, text: str) -> None:
-    """Whole or not at all: a consumer never reads half a report."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)
-
-
-def write_reports(suites: list[SuiteResult], run_dir: Path, junit_path: Path) -> None:
-    """results.json and junit.xml in the run directory, then the JUnit where --junit asked.
-
-    The run directory was proven writable before the run; --junit's folder
-    may still fail now (a full disk), and then the run directory's copy is
-    what is left.
-    """
-    junit_text = junit_xml(suites)
-    _write(run_dir / "results.json", results_json(suites))
-    _write(run_dir / "junit.xml", junit_text)
-    if junit_path != run_dir / "junit.xml":
-        try:
-            junit_path.parent.mkdir(parents=True, exist_ok=True)
-            _write(junit_path, junit_text)
-        except OSError as error:
-            raise InfrastructureError(
-                f"--junit {junit_path}: writing failed ({error.strerror}); the same JUnit is in {run_dir}/junit.xml"
-            ) from None
+def write_reports(suites: list[SuiteResult], run_dir: RunDir) -> None:
+    """results.json and junit.xml in the run directory."""
+    write_atomically(run_dir.results, results_json(suites))
+    write_atomically(run_dir.junit, junit_xml(suites))

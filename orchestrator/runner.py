@@ -21,6 +21,7 @@ from orchestrator.cells import Cell
 from orchestrator.check import check_step
 from orchestrator.errors import InfrastructureError
 from orchestrator.interrupt import Interrupted, signal_name
+from orchestrator.layout import Cache, RunDir
 from orchestrator.plan import Plan
 from orchestrator.results import StageResult, Status, StepResult, SuiteResult
 from orchestrator.source import KernelSource
@@ -39,8 +40,9 @@ class BuildTarget:
     def name(self) -> str:
         return self.cells[0][0].build_id
 
-    def run_file(self, run_dir: Path, kind: str, suffix: str = "") -> Path:
-        return run_dir / f"{kind}-{self.cells[0][0].build_stem}{suffix}"
+    @property
+    def build_stem(self) -> str:
+        return self.cells[0][0].build_stem
 
 
 def single_kernel_targets(kernel_source: KernelSource, spec: str,
@@ -97,7 +99,7 @@ def _prepared(options: RunOptions, reporter: progress.Reporter) -> Iterator[tupl
     with ThreadPoolExecutor(max_workers=1) as pool:
         tools = {
             target.name: pool.submit(guest.build_guest_tools, target.source, target.arch, options.cache_dir,
-                                     target.run_file(options.run_dir, "guest", ".log"))
+                                     RunDir(options.run_dir).guest_log(target.build_stem))
             for target in options.targets
         }
         try:
@@ -122,11 +124,11 @@ def configure_all(options: RunOptions, reporter: progress.Reporter) -> list[Conf
     configured = []
     for target in options.targets:
         build_dir = build.build_dir_for(options.cache_dir, target.source, target.arch, target.request.key())
-        log = target.run_file(options.run_dir, "build", ".log")
+        log = RunDir(options.run_dir).build_log(target.build_stem)
         with reporter.stage(f"{target.name} config"), build.build_dir_lock(build_dir):
             final = config.configure(target.source, target.arch, target.request, build_dir, options.cache_dir, log,
                                      options.jobs)
-        target.run_file(options.run_dir, "config").write_text(final.text)
+        RunDir(options.run_dir).config(target.build_stem).write_text(final.text)
         configured.append(Configured(target, final, build_dir))
     return configured
 
@@ -181,11 +183,11 @@ def build_target(options: RunOptions, item: Configured, tools: Future,
     """The kernel, built or from the cache, and the guest's programs."""
     target = item.target
     started = time.monotonic()
-    log = target.run_file(options.run_dir, "build", ".log")
+    log = RunDir(options.run_dir).build_log(target.build_stem)
     watch = progress.BuildWatch(log, progress.last_build(options.cache_dir, item.final.hash))
     with reporter.stage(f"{target.name} build", watch.detail) as stage, build.build_dir_lock(item.build_dir):
         kernel = build.build_kernel(target.source, target.arch, item.final, item.build_dir, options.jobs, log,
-                                    options.cache_dir / "kernels")
+                                    Cache(options.cache_dir))
         stage.result = f"{watch.compiled()} files compiled" if kernel.rebuilt else "cached"
     if kernel.rebuilt:
         progress.record_build(options.cache_dir, item.final.hash, watch.compiled(), time.monotonic() - started)
@@ -201,7 +203,7 @@ def run_cell(options: RunOptions, item: Configured, cell: Cell, plan: Plan, kern
     arch, source = item.target.arch, item.target.source
     properties["plan"] = plan.name
     commands = gup_programs.plan_commands(plan, arch, source.version, gup_programs.tree_programs(source.selftests_dir))
-    console_log = options.run_dir / f"console-{cell.file_stem}.log"
+    console_log = RunDir(options.run_dir).console_log(cell.file_stem)
     started = time.monotonic()
     try:
         clock, accel = qemu.choose_clock_and_accel(options.clock, options.accel, arch, kernel.image, options.cache_dir)

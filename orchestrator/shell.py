@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from orchestrator import boot, guest, progress, protocol, qemu, runner
+from orchestrator.layout import RunDir
 
 ESCAPE = "\x1d"  # Ctrl-]
 
@@ -20,7 +21,7 @@ def run(options: runner.RunOptions) -> int:
         _, kernel, tools = runner.prepare_one(options, reporter)
     arch = target.arch
     accel = qemu.choose_accel(options.accel, arch, kernel.image, options.cache_dir)
-    console_log = options.run_dir / f"console-{cell.file_stem}.log"
+    console_log = RunDir(options.run_dir).console_log(cell.file_stem)
     with tempfile.TemporaryDirectory(prefix="gupvm-") as scratch:
         initramfs = Path(scratch) / "initramfs.cpio"
         guest.write_initramfs(tools, protocol.render_shell_init(plan, arch), initramfs)

@@ -17,6 +17,7 @@ from orchestrator.commands import disk_full_hint
 from orchestrator.debian_archive import PrivateApt
 from orchestrator.errors import InfrastructureError, UsageError
 from orchestrator.gup_programs import program_kinds
+from orchestrator.layout import Cache
 from orchestrator.paths import exclusive, mark_used
 
 DEFAULT_SOURCE = "debian:6.1"
@@ -69,7 +70,7 @@ def _debian_source(spec: str, cache_dir: Path) -> KernelSource:
         version, tarball = installed, installed_tarball
     else:
         version, tarball = _fetched_tarball(package, pinned, cache_dir)
-    unpacked_root = cache_dir / "src" / f"{package}_{version}"
+    unpacked_root = Cache(cache_dir).sources / f"{package}_{version}"
     tree = unpacked_root / package
     with exclusive(unpacked_root.with_name(unpacked_root.name + ".lock")):
         if not (tree / "Makefile").is_file():
@@ -119,7 +120,7 @@ def _fetched_tarball(package: str, pinned: str, cache_dir: Path) -> tuple[str, P
 
 
 def _debian_tarball_path(cache_dir: Path, package: str, version: str) -> Path:
-    return cache_dir / "debian" / f"{package}_{version}.tar.xz"
+    return Cache(cache_dir).tarballs / f"{package}_{version}.tar.xz"
 
 
 def _extract_member(deb: Path, member: str, destination: Path) -> None:

@@ -4,6 +4,7 @@ from pathlib import Path
 from orchestrator import build
 from orchestrator.arches import all_arches
 from orchestrator.config import FinalConfig
+from orchestrator.layout import Cache
 from orchestrator.source import KernelSource
 
 X86_64 = all_arches()["x86_64"]
@@ -56,7 +57,7 @@ def test_a_kept_kernel_is_never_built_again(tmp_path: Path, monkeypatch):
     """Built once for (source, config), then found in the store though the build directory moved on."""
     source = KernelSource(tmp_path / "src", "tree:x", "base1", "tree-1", "6.1.0")
     final = FinalConfig("CONFIG_GUP_TEST=y\n")
-    build_dir, store = tmp_path / "build", tmp_path / "kernels"
+    build_dir, store = tmp_path / "build", Cache(tmp_path)
     made = []
 
     def fake_make(argv, *, what, log, **kwargs):

@@ -18,6 +18,7 @@ import pytest
 
 from orchestrator.arches import all_arches
 from orchestrator.check import check_step
+from orchestrator.layout import RunDir
 from orchestrator.report import clean, junit_xml, results_json, write_reports
 from orchestrator.results import StageResult, SuiteResult
 
@@ -105,9 +106,8 @@ def test_the_schema_check_catches_what_junit_xml_writes_by_itself():
 
 
 def test_hostile_console_text_gives_reports_that_parse(suites, tmp_path: Path):
-    junit = tmp_path / "elsewhere" / "junit.xml"
-    write_reports(suites, tmp_path, junit)
-    for path in (junit, tmp_path / "junit.xml"):
+    write_reports(suites, RunDir(tmp_path))
+    for path in (RunDir(tmp_path).junit,):
         root = ElementTree.parse(path).getroot()  # a strict XML 1.0 parser, from the bytes on disk
         out = root.find("testsuite/testcase[@name='sysrq_crash']/system-out").text
         assert "BUG: bad page^@ state^G^H^H^L here \ufffd\ufffd\ufffd(" in out

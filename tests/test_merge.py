@@ -11,6 +11,7 @@ from orchestrator.arches import all_arches
 from orchestrator.cells import Shard, product, shard_cells
 from orchestrator.check import check_step
 from orchestrator.errors import UsageError
+from orchestrator.layout import RunDir
 from orchestrator.merge import merge_runs, write_manifest
 from orchestrator.report import write_reports
 from orchestrator.results import StageResult, SuiteResult
@@ -34,8 +35,8 @@ def shard_dir(tmp_path: Path, suite_of, index: int, total: int, boot="passed") -
     run_dir = tmp_path / f"shard-{index}"
     run_dir.mkdir()
     mine = shard_cells(CELLS, Shard(index, total))
-    write_reports([suite_of(cell, boot) for cell in mine], run_dir, run_dir / "junit.xml")
-    write_manifest(run_dir, CELLS, mine, Shard(index, total))
+    write_reports([suite_of(cell, boot) for cell in mine], RunDir(run_dir))
+    write_manifest(RunDir(run_dir), CELLS, mine, Shard(index, total))
     return run_dir
 
 
@@ -92,8 +93,8 @@ def test_the_jobs_of_a_ci_matrix_merge_the_union_of_their_command_lines(tmp_path
         run_dir = tmp_path / arch
         run_dir.mkdir()
         cells = product(["debian:6.1"], [arch], ["smoke"])
-        write_reports([suite_of(cell) for cell in cells], run_dir, run_dir / "junit.xml")
-        write_manifest(run_dir, cells, cells, None)
+        write_reports([suite_of(cell) for cell in cells], RunDir(run_dir))
+        write_manifest(RunDir(run_dir), cells, cells, None)
         dirs.append(run_dir)
     code, line = merge_runs(tmp_path / "merged", dirs)
     assert code == 0 and "merged 2 of 2 cells" in line

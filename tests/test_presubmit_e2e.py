@@ -30,6 +30,9 @@ SLOW_GUP = ("mm/gup.c",
             "\tunsigned long nr_pinned;\n\tint ret;\n\n\tudelay(2);\n"
             "\tif (WARN_ON_ONCE(gup_flags & ~(FOLL_WRITE | FOLL_LONGTERM |",
             "mm/gup: wait 2 us in every gup-fast call")
+# A Kconfig default the head changes: its .config differs from the base's in one line.
+HOSTNAME_DEFAULT = ("init/Kconfig", '\tstring "Default hostname"\n\tdefault "(none)"\n',
+                    '\tstring "Default hostname"\n\tdefault "gupvm"\n', "init: the default hostname is gupvm")
 SLOW_GUP_INCLUDE = ("mm/gup.c", "#include <linux/kernel.h>\n", "#include <linux/kernel.h>\n#include <linux/delay.h>\n",
                     "mm/gup: include delay.h")
 
@@ -40,7 +43,7 @@ def history() -> Path:
     tree = source.resolve("debian:6.1", cache).path
     noop = ("README", "Linux kernel\n", "Linux kernel\n\n", "README: a blank line")
     path = make_kernel_branches(cache / "test-histories" / "debian-6.1", tree, {
-        "broken-pin": [BREAK_PIN],
+        "broken-pin": [BREAK_PIN, HOSTNAME_DEFAULT],
         "slower-gup": [SLOW_GUP_INCLUDE, SLOW_GUP],
         "noop": [noop],
         # Breaks pin_basic in its first commit and repairs it in the next: a clean head, a broken middle.
@@ -74,6 +77,9 @@ def test_a_broken_pin_step_is_a_new_failure(history: Path, tmp_path: Path):
     failed = [case.get("name") for case in ElementTree.parse(out / "junit.xml").getroot().iter("testcase")
               if case.find("failure") is not None]
     assert failed == ["x86_64/pin_basic"]
+    difference = 'x86_64: .config differs: CONFIG_DEFAULT_HOSTNAME: base "(none)", head "gupvm"'
+    assert difference in result.stdout.splitlines()
+    assert (out / "config.diff").read_text() == difference + "\n"
 
 
 def test_a_slowed_gup_fast_path_is_called_slower_with_its_interval(history: Path, tmp_path: Path):

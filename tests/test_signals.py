@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.layout import Cache
+
 pytestmark = pytest.mark.e2e
 
 CACHE = Path(os.environ.get("GUPVM_CACHE", Path.home() / ".cache/gupvm"))
@@ -105,7 +107,7 @@ def build_dir_of(*additions: str) -> Path:
 
 def forget_kernel(build_dir: Path, *additions: str) -> None:
     """Remove a build directory and every finished kernel kept of a config with these options."""
-    for kept in (CACHE / "kernels").glob("x86_64-*/config"):
+    for kept in (entry / "config" for entry in Cache(CACHE).kept_kernels("x86_64")):
         if all(option in kept.read_text().splitlines() for option in additions):
             shutil.rmtree(kept.parent)
     shutil.rmtree(build_dir, ignore_errors=True)
