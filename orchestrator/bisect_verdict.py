@@ -33,7 +33,7 @@ BAD_MATCHES = 2
 
 _WARNING = re.compile(r"WARNING: CPU: \d+ PID: \d+ at (\S+?):\d+ ([\w.]+)")
 _ADDRESS = re.compile(r"\b(?:0x)?[0-9a-f]{8,}\b|0x[0-9a-f]+", re.I)
-_NUMBER = re.compile(r"\b\d+\b")
+_NUMBER = re.compile(r"\b\d+(?=s?\b)")  # "stuck for 22s" as "stuck for Ns"
 _KEYED_VALUE = re.compile(r"\b(pfn|address|addr|ptr|ip|pc):\s*(?:0x)?[0-9a-f]+\b", re.I)
 
 

@@ -9,7 +9,7 @@ from orchestrator.arches import Arch
 from orchestrator.boot import CaptureOutcome, StepCapture
 from orchestrator.gup_args import GupInvocation, parse_gup_args
 from orchestrator.gup_programs import StepCommand, as_planned
-from orchestrator.parse import SPLAT, DumpedPage, StepOutput, find_splats, parse_step
+from orchestrator.parse import SPLAT, DumpedPage, StepOutput, find_splats, parse_step, strip_timestamp
 from orchestrator.plan import Step
 from orchestrator.results import Problem, ProblemKind, Status, StepResult
 
@@ -184,7 +184,8 @@ def crash_title(text: str) -> str:
 
 def _ended_early(step: Step, capture: StepCapture) -> StepResult:
     """A step that crashed the kernel or hung: the kernel's failure, whatever the step would have shown."""
-    if capture.outcome == CaptureOutcome.TIMEOUT and (splats := find_splats(capture.text.splitlines())):
+    lines = tuple(strip_timestamp(line) for line in capture.text.splitlines())
+    if capture.outcome == CaptureOutcome.TIMEOUT and (splats := find_splats(lines)):
         # The kernel reported what stopped the step (a soft lockup, say) and lived on.
         problems = splat_problem(splats, also=capture.problem)
         return StepResult(step, Status.FAILED, problems[0].sentence, capture.seconds, capture.text,

@@ -332,12 +332,17 @@ def _run(args: argparse.Namespace) -> int:
             kcidb.write(args.kcidb, json.loads(report.results_json(suites)))
         print(report.summary(suites))
         print(f"gupvm: results in {run_dir}, JUnit in {junit_path}", flush=True)
+    return run_exit_code(suites, signum=interrupt.received(), report_failed=report_failed, git_codes=git_codes)
+
+
+def run_exit_code(suites: list[SuiteResult], *, signum: int | None, report_failed: bool, git_codes: bool) -> int:
+    """The exit code of a run (the README's table), or as `git bisect run` takes it with --git-bisect-codes."""
     code = exit_codes.decide(
-        signum=interrupt.received(),
+        signum=signum,
         infrastructure_failed=report_failed or any(suite.infrastructure_failed for suite in suites),
         tests_failed=any(suite.tests_failed for suite in suites),
     )
-    if git_codes and code not in (exit_codes.PASSED, exit_codes.TEST_FAILED) and not interrupt.received():
+    if git_codes and code not in (exit_codes.PASSED, exit_codes.TEST_FAILED) and signum is None:
         return git_bisect_code(suites, report_failed)
     return code
 

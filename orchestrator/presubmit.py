@@ -195,7 +195,7 @@ def _check_series(session: _Session, sides: Sides, base_runs: list[Path], head_r
     return checks
 
 
-def _series_lines(checks: list[CommitCheck]) -> list[str]:
+def series_lines(checks: list[CommitCheck]) -> list[str]:
     lines = ["", "series, each commit against the base:"]
     for check in checks:
         failures = ", ".join(step.name for step in check.new_failures)
@@ -206,7 +206,7 @@ def _series_lines(checks: list[CommitCheck]) -> list[str]:
     return lines
 
 
-def _series_verdicts(checks: list[CommitCheck]) -> list[JudgedCase]:
+def series_verdicts(checks: list[CommitCheck]) -> list[JudgedCase]:
     return [JudgedCase(f"{check.commit[:12]} {check.subject}", "series",
                        failure="new failure: " + ", ".join(f"{step.name} ({step.detail})"
                                                            for step in check.new_failures)
@@ -234,12 +234,17 @@ def run(options: PresubmitOptions, announce: Callable[[str], None] = print) -> i
             checks = _check_series(session, sides, base_runs, result, announce) if options.each else []
     write_atomically(options.out_dir / layout.CONFIG_DIFF, "\n".join(differences) + "\n")
     junit = options.junit or RunDir(options.out_dir).junit
-    compare_report.write_all(result, options.out_dir, junit, extra=_series_verdicts(checks))
+    compare_report.write_all(result, options.out_dir, junit, extra=series_verdicts(checks))
     lines = [f"base: {sides.base_label}", f"head: {sides.head_label}", *differences, "", compare_report.table(result)]
     if options.each:
-        lines += _series_lines(checks)
+        lines += series_lines(checks)
     print("\n".join(lines))
     print(f"gupvm: presubmit in {options.out_dir} (compare.html, compare.json), JUnit in {junit}")
+    return exit_code(result, checks)
+
+
+def exit_code(result: compare.CompareResult, checks: list[CommitCheck]) -> int:
+    """A new failure anywhere in the series fails the check, even where the head itself is clean."""
     if any(check.new_failures for check in checks):
         return compare.EXIT_REGRESSED
     return result.exit_code

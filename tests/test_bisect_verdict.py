@@ -3,6 +3,7 @@
 import dataclasses
 import re
 import shlex
+import xml.etree.ElementTree as ElementTree
 
 import pexpect
 import pytest
@@ -26,12 +27,13 @@ from orchestrator.bisect_verdict import (
     runs_needed,
     wilson_lower,
 )
-from orchestrator.boot import StepCapture, wait_ready
+from orchestrator.boot import CaptureOutcome, StepCapture, wait_ready
 from orchestrator.check import check_step
 from orchestrator.commands import run_logged
 from orchestrator.errors import InfrastructureError
-from orchestrator.plan import load_plan, repeated, select_steps
-from orchestrator.results import StageResult, Status, StepResult
+from orchestrator.plan import Step, load_plan, repeated, select_steps
+from orchestrator.report import junit_xml
+from orchestrator.results import StageResult, Status, StepResult, SuiteResult
 
 X86_64 = all_arches()["x86_64"]
 IMBALANCE = Signature("pin_basic", "imbalance", "nr_foll_pin_acquired != nr_foll_pin_released")
@@ -186,6 +188,48 @@ def test_conclusion_needs_both_required_checks_and_the_bar():
     failed = (Check(CULPRIT_FAILS, "held"), Check(PARENT_PASSES, "failed", "bad"))
     assert conclude("abc", (), 0.95, failed).outcome == "unconfirmed"
     assert conclude("", ("a", "b"), 0.95, ()).outcome == "candidates"
+
+
+CHECK_STATES = ("held", "failed", "not applicable", None)  # None: the check was not run at all
+
+
+@pytest.mark.parametrize("culprit_fails", CHECK_STATES)
+@pytest.mark.parametrize("parent_passes", CHECK_STATES)
+@pytest.mark.parametrize("revert_passes", CHECK_STATES)
+def test_a_culprit_is_named_only_when_every_required_check_held_and_none_failed(culprit_fails, parent_passes,
+                                                                              revert_passes):
+    states = {CULPRIT_FAILS: culprit_fails, PARENT_PASSES: parent_passes, REVERT_PASSES: revert_passes}
+    checks = tuple(Check(name, state) for name, state in states.items() if state)
+    conclusion = conclude("abc", (), 0.95, checks)
+    confirmed = culprit_fails == parent_passes == "held" and revert_passes != "failed"
+    assert conclusion.outcome == ("culprit" if confirmed else "unconfirmed")
+    assert conclusion.exit_code == (0 if confirmed else 1) and conclusion.culprit == "abc"
+
+
+def test_a_hang_with_a_soft_lockup_report_fails_with_the_splat_named():
+    step = Step("pin_longterm", ("-L",), "pin", 30.0)
+    text = ("@@gupvm step-begin 1 pin_longterm\r\n[    7.892097] watchdog: BUG: soft lockup - CPU#0 stuck for 3s! "
+            "[gup_test:37]\r\n[    7.892101] CPU: 0 PID: 37 Comm: gup_test\r\n")
+    capture = StepCapture(1, "pin_longterm", CaptureOutcome.TIMEOUT, text, 30.0, problem="no result after 30 s")
+    result = check_step(step, capture, X86_64)
+    assert result.status == "failed" and "soft lockup" in result.message and "no result after 30 s" in result.message
+    assert failures_of(result) == (
+        Signature("pin_longterm", "splat", "watchdog: BUG: soft lockup - CPU#N stuck for Ns! [gup_test:N]"),)
+
+
+def test_a_ktap_not_ok_fails_the_step_its_testcase_and_gives_a_signature(tmp_path_factory):
+    from conftest import replayed
+    step, capture = replayed("6.12-x86_64-hugepage.console.log", "hugepage.plan.toml",
+                             tmp_path_factory)["gup_longterm"]
+    text = capture.text.replace("ok 1 ", "not ok 1 ", 1)
+    result = check_step(step, dataclasses.replace(capture, text=text), X86_64)
+    assert result.status == "failed" and [problem.kind for problem in result.problems] == ["ktap"]
+    (signature,) = failures_of(result)
+    assert signature.kind == "ktap" and signature.detail
+    suite = SuiteResult("gupvm.x", {}, StageResult(Status.PASSED), StageResult(Status.PASSED), (result,))
+    cases = ElementTree.fromstring(junit_xml([suite])).iter("testcase")
+    failed = [case.get("name") for case in cases if case.find("failure") is not None]
+    assert failed[0] == "gup_longterm" and len(failed) == 2 and failed[1].startswith("gup_longterm: 1 ")
 
 
 @pytest.mark.parametrize("said, stage", [

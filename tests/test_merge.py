@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from orchestrator.errors import UsageError
 from orchestrator.layout import RunDir
 from orchestrator.merge import merge_runs, write_manifest
 from orchestrator.report import write_reports
-from orchestrator.results import StageResult, SuiteResult
+from orchestrator.results import StageResult, Status, SuiteResult
 
 CELLS = product(["debian:6.1"], ["x86_64", "i386", "i386-pae"], ["smoke"])
 
@@ -62,9 +63,21 @@ def test_a_missing_cell_is_an_error_and_exits_like_a_failed_boot(tmp_path: Path,
     assert root.get("errors") == "1"
 
 
-def test_a_failed_step_in_one_shard_fails_the_merge(tmp_path: Path, suite_of):
+def test_a_failed_boot_in_one_shard_is_infrastructure(tmp_path: Path, suite_of):
     dirs = [shard_dir(tmp_path, suite_of, 1, 2, boot="failed"), shard_dir(tmp_path, suite_of, 2, 2)]
     assert merge_runs(tmp_path / "merged", dirs)[0] == 3
+
+
+@pytest.mark.parametrize("status, code", [
+    (Status.FAILED, 1), (Status.CRASHED, 1), (Status.TIMEOUT, 1), (Status.SKIPPED, 0), (Status.PASSED, 0),
+])
+def test_one_step_of_one_shard_decides_the_merge(tmp_path: Path, suite_of, status, code):
+    dirs = [shard_dir(tmp_path, suite_of, 1, 2), shard_dir(tmp_path, suite_of, 2, 2)]
+    results = RunDir(dirs[1]).results
+    records = json.loads(results.read_text())
+    records[0]["steps"][3]["status"] = status
+    results.write_text(json.dumps(records))
+    assert merge_runs(tmp_path / "merged", dirs)[0] == code
 
 
 @pytest.mark.parametrize("case, complaint", [
@@ -75,8 +88,10 @@ def test_a_failed_step_in_one_shard_fails_the_merge(tmp_path: Path, suite_of):
 def test_bad_merges_are_refused(tmp_path: Path, suite_of, case, complaint):
     dirs = [shard_dir(tmp_path, suite_of, index, 2) for index in (1, 2)]
     out = tmp_path / "merged"
-    if case == "duplicate":
-        dirs.append(dirs[0])
+    if case == "duplicate":  # the same cell run by two jobs: another directory with the same results
+        copy = tmp_path / "shard-1-again"
+        shutil.copytree(dirs[0], copy)
+        dirs.append(copy)
     elif case == "not a run directory":
         dirs.append(tmp_path)
     else:

@@ -6,7 +6,7 @@ from orchestrator.arches import all_arches
 from orchestrator.errors import UsageError
 from orchestrator.gup_programs import plan_commands, tree_programs
 from orchestrator.plan import load_plan
-from orchestrator.protocol import render_init
+from orchestrator.protocol import parse_environment, render_init
 
 SELFTESTS_61 = Path(__file__).parent / "data/selftests-6.1"
 
@@ -77,3 +77,15 @@ def test_unknown_placeholder_or_requirement_is_a_usage_error(tmp_path: Path):
         bad.write_text(f'[[step]]\nname = "x"\n{body}\n')
         with pytest.raises(UsageError, match="invalid plan"):
             load_plan(str(bad))
+
+
+@pytest.mark.parametrize("console, environment", [
+    ("@@gupvm environment hugetlb_pages=8/8 thp=always\r\n", {"hugetlb_pages": "8/8", "thp": "always"}),
+    ("[  1.2] x\r\r\n@@gupvm environment hugetlb_pages=0/64 thp=unavailable\r\r\n@@gupvm ready 6.1",
+     {"hugetlb_pages": "0/64", "thp": "unavailable"}),
+    ("@@gupvm environment note=a=b\n", {"note": "a=b"}),
+    ("@@gupvm environment \n", {}),
+    ("no environment line at all\n", {}),
+])
+def test_the_guests_environment_line_is_read_as_it_reports(console, environment):
+    assert parse_environment(console) == environment

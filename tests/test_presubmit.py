@@ -1,4 +1,4 @@
-"""presubmit's choices before anything is built: which sides, which config difference, bad input."""
+"""presubmit's decisions without kernels: which sides, the config difference, more boots, the series, the exit."""
 
 import dataclasses
 import subprocess
@@ -10,7 +10,16 @@ from git_history import commit_file, make_repo, repo_state, run_git
 
 from orchestrator.errors import UsageError
 from orchestrator.gitrepo import Repo
-from orchestrator.presubmit import choose_sides, config_difference, more_boots
+from orchestrator.presubmit import (
+    CommitCheck,
+    choose_sides,
+    config_difference,
+    exit_code,
+    more_boots,
+    series_lines,
+    series_verdicts,
+)
+from orchestrator.step_compare import Change, StepVerdict
 from orchestrator.timing_stats import CLOCK_POLICIES
 
 
@@ -67,7 +76,6 @@ def test_command_without_base_exits_2_and_starts_nothing(repo: Repo, tmp_path: P
 
 def result_with(timing_verdict: str, step_kind: str = "unchanged", clock: str = "icount", broken=()):
     from orchestrator.compare import CompareResult
-    from orchestrator.step_compare import StepVerdict
     from orchestrator.timing_stats import compare_metric
 
     timing = compare_metric("m", [[100.0, 101.0]], [[100.0, 101.0]], CLOCK_POLICIES[clock])
@@ -90,3 +98,45 @@ def result_with(timing_verdict: str, step_kind: str = "unchanged", clock: str = 
 ])
 def test_more_boots(verdict, kind, boots, clock, broken, more):
     assert more_boots(result_with(verdict, kind, clock, broken), boots) is more
+
+
+def _step(name: str, kind: Change, detail: str = "") -> StepVerdict:
+    return StepVerdict(f"x86_64/{name}", kind, "passed 1/1", "failed 2/2" if kind == Change.NEW_FAILURE else "", detail)
+
+
+SERIES = [
+    CommitCheck("a" * 40, "mm: first", (_step("pin_basic", Change.UNCHANGED),)),
+    CommitCheck("b" * 40, "mm: breaks pin_basic", (_step("pin_basic", Change.NEW_FAILURE, "expected every pin"),
+                                                   _step("gup_basic", Change.FLAKY, "once"))),
+    CommitCheck("c" * 40, "mm: breaks it again", (_step("pin_fast", Change.NEW_FAILURE, "exact"),)),
+    CommitCheck("d" * 40, "mm: repairs it", (_step("pin_basic", Change.UNCHANGED),)),
+]
+
+
+def test_each_names_the_first_commit_with_a_new_failure_and_every_commit_once():
+    lines = series_lines(SERIES)
+    assert lines[-1] == f"first commit with a new failure: {'b' * 12} mm: breaks pin_basic"
+    assert f"  {'a' * 12} mm: first: clean" in lines and f"  {'d' * 12} mm: repairs it: clean" in lines
+    assert f"  {'b' * 12} mm: breaks pin_basic: NEW FAILURE x86_64/pin_basic" in lines
+    assert series_lines([SERIES[0], SERIES[3]])[-1] == "no commit of the series has a new failure"
+
+
+def test_each_commit_is_a_testcase_failed_only_by_a_new_failure():
+    cases = {case.name.split()[0]: case for case in series_verdicts(SERIES)}
+    assert [name for name, case in cases.items() if case.failure] == ["b" * 12, "c" * 12]
+    assert cases["b" * 12].failure == "new failure: x86_64/pin_basic (expected every pin)"
+    assert "x86_64/gup_basic: flaky" in cases["b" * 12].detail and not cases["a" * 12].detail
+
+
+@pytest.mark.parametrize("series, head_exit, expected", [
+    (SERIES, 0, 1),  # the head is clean, a commit in the middle broke a step: the series fails
+    ([SERIES[0], SERIES[3]], 0, 0),
+    ([SERIES[0]], 3, 3),  # a broken base stays infrastructure
+    ([SERIES[1]], 3, 1),
+    ([], 1, 1),  # without --each, the head's own verdict
+])
+def test_the_series_decides_presubmits_exit(series, head_exit, expected):
+    result = result_with("same", "unchanged" if head_exit != 1 else "new failure",
+                         broken=("x86_64/boot",) if head_exit == 3 else ())
+    assert result.exit_code == head_exit
+    assert exit_code(result, series) == expected
