@@ -277,7 +277,9 @@ def closing_lines(conclusion: Conclusion, repo: Repo) -> list[str]:
     lines = [f"gupvm bisect: {conclusion.message}"]
     if conclusion.culprit:
         info = repo.commit_info(conclusion.culprit)
-        lines += [f"  first bad commit: {info.sha} {info.subject}", f"  author: {info.author}"]
+        # Only a confirmed culprit is named as one: a check that failed may mean git bisect was misled.
+        label = "first bad commit" if conclusion.outcome == Finding.CULPRIT else "unconfirmed candidate"
+        lines += [f"  {label}: {info.sha} {info.subject}", f"  author: {info.author}"]
     for candidate in conclusion.candidates:
         lines.append(f"  candidate: {repo.commit_info(candidate).short} {repo.commit_info(candidate).subject}")
     if conclusion.confidence:

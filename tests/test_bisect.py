@@ -7,6 +7,7 @@ failures at several rates (fixed seeds), a different failure, infrastructure
 errors, endpoints that do not reproduce. No kernels.
 """
 
+import dataclasses
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -225,3 +226,23 @@ def test_each_step_prints_commit_subject_verdict_why_and_seconds(history, tmp_pa
     first = step_lines[0].split()
     assert first[:3] == ["bad", "end", history[1][32][:12]]
     assert "change 32" in step_lines[0] and "BAD" in step_lines[0] and "s: build" in step_lines[0]
+
+
+# Flaky histories: the seed decides which runs show the failure. For every seed a confirmed culprit is the
+# right commit; a wrong candidate is only ever left unconfirmed (its checks caught it), and most seeds name it.
+SWEPT = {"flaky-half": 0.9, "flaky-third": 0.75, "flaky-fifth": 0.4, "flaky-crash": 0.9}  # share named, at least
+SEEDS = range(100, 150)
+
+
+@pytest.mark.sweep
+@pytest.mark.parametrize("name", SWEPT)
+def test_a_flaky_history_never_names_a_wrong_commit_over_fifty_seeds(history, tmp_path: Path, name: str):
+    script, expect = CASES[name]
+    outcomes = []
+    for seed in SEEDS:
+        conclusion, _, _, lines = bisect(history, dataclasses.replace(script, seed=seed), tmp_path / str(seed))
+        if conclusion.outcome == "culprit":
+            assert index_of(history, conclusion.culprit) == expect.culprit, (seed, lines)
+        assert conclusion.exit_code == (0 if conclusion.outcome == "culprit" else 1)
+        outcomes.append(conclusion.outcome)
+    assert outcomes.count("culprit") >= SWEPT[name] * len(SEEDS), outcomes
