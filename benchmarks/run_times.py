@@ -25,9 +25,9 @@ from pathlib import Path
 
 from orchestrator import guest, gup_programs, protocol, source
 from orchestrator.arches import all_arches
-from orchestrator.commands import build_env
 from orchestrator.plan import load_plan
 from orchestrator.qemu import kernel_command_line, qemu_command
+from orchestrator.tools import build_env
 
 ARCH = all_arches()["x86_64"]
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orchestrator import layout, progress, report, runner, source
+from orchestrator import layout, pipeline, progress, report, source
 from orchestrator.arches import DEFAULT_ARCH, select_arches
 from orchestrator.bisect_verdict import (
     CULPRIT_FAILS,
@@ -414,8 +414,8 @@ class KernelTester:
         commit_run.path.mkdir(parents=True, exist_ok=True)
         try:
             kernel_source = source.resolve(str(self.worktree.path), self.args.cache_dir)
-            options = runner.RunOptions(
-                targets=runner.single_kernel_targets(kernel_source, str(self.worktree.path),
+            options = pipeline.RunOptions(
+                targets=pipeline.single_kernel_targets(kernel_source, str(self.worktree.path),
                                                      ((self.arch, self.request),),
                                                      repeated(select_steps(self.plan, steps), repeats)),
                 jobs=self.args.jobs,
@@ -424,7 +424,7 @@ class KernelTester:
                 run_dir=commit_run.path,
                 limits=BootLimits(self.args.boot_timeout, self.args.run_timeout),
             )
-            suite = runner.run(options, progress.LineReporter(io.StringIO()))[0]  # its own lines say enough
+            suite = pipeline.run(options, progress.LineReporter(io.StringIO()))[0]  # its own lines say enough
         except UsageError as error:  # the arguments were checked already: this tree cannot serve them
             return Outcome(Stage.CONFIG, detail=str(error).splitlines()[0])
         except InfrastructureError as error:

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.arches import Arch
-from orchestrator.commands import run_logged
 from orchestrator.config import FinalConfig, install_config
 from orchestrator.errors import Blame, InfrastructureError
 from orchestrator.layout import Cache
 from orchestrator.paths import exclusive, mark_used, write_atomically
 from orchestrator.source import KernelSource
+from orchestrator.tools import run_logged
 
 STAMP_NAME = "gupvm-stamp.json"
 LAST_LOG_NAME = "gupvm-build.log"  # the log of the build that made the kernel in this directory

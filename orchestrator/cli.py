@@ -21,11 +21,11 @@ from orchestrator import (
     interrupt,
     kcidb,
     merge,
+    pipeline,
     preflight,
     presubmit,
     progress,
     report,
-    runner,
     samples,
     shell,
     source,
@@ -242,7 +242,7 @@ def _plans(args: argparse.Namespace, selection: _Selection) -> dict[str, Plan]:
 
 
 def _options(args: argparse.Namespace, selection: _Selection, plans: dict[str, Plan],
-             reporter: progress.Reporter) -> runner.RunOptions:
+             reporter: progress.Reporter) -> pipeline.RunOptions:
     """What runs where: this shard's cells grouped by kernel build, the sources resolved, a fresh run directory."""
     plan_options = tuple(dict.fromkeys(option for plan in plans.values() for option in plan.kconfig))
     requests = {arch.name: (arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add, plan_options))
@@ -257,11 +257,11 @@ def _options(args: argparse.Namespace, selection: _Selection, plans: dict[str, P
         with reporter.stage(f"{cells.kernel_label(kernel)} {what}"):
             sources[kernel] = source.resolve(kernel, args.cache_dir)
     targets = tuple(
-        runner.BuildTarget(sources[group[0].kernel], *requests[group[0].arch],
+        pipeline.BuildTarget(sources[group[0].kernel], *requests[group[0].arch],
                            tuple((cell, plans.get(cell.plan)) for cell in group))
         for group in cells.builds(selection.mine).values()
     )
-    return runner.RunOptions(
+    return pipeline.RunOptions(
         targets=targets,
         jobs=args.jobs,
         accel=getattr(args, "accel", "tcg"),
@@ -308,7 +308,7 @@ def _run(args: argparse.Namespace) -> int:
     with progress.reporter_for() as reporter:
         options = _options(args, selection, plans, reporter)
         try:
-            suites = runner.run(options, reporter)
+            suites = pipeline.run(options, reporter)
         except UsageError as error:
             if not git_codes:  # a config this commit cannot meet
                 raise

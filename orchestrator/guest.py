@@ -15,13 +15,13 @@ from pathlib import Path
 from virtme.cpiowriter import CpioWriter
 
 from orchestrator.arches import Arch
-from orchestrator.commands import run_logged
 from orchestrator.debian_archive import PrivateApt, host_codename
 from orchestrator.errors import InfrastructureError
 from orchestrator.gup_programs import program_kinds
 from orchestrator.layout import Cache
 from orchestrator.paths import exclusive, mark_used
 from orchestrator.source import KernelSource
+from orchestrator.tools import run_logged
 
 # Written last: an interrupted build leaves files that look whole and are not.
 COMPLETE = "gupvm-complete"

@@ -1,6 +1,6 @@
 """Where gupvm's files lie: every file of a run directory and every folder of the cache, named once.
 
-Whatever writes a file and whatever reads it back (runner and presubmit,
+Whatever writes a file and whatever reads it back (pipeline and presubmit,
 report and merge and compare, bisect, `gupvm cache`, the benchmarks and
 tests) take its name from here, so a name is never spelled twice.
 """

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.arches import Arch
-from orchestrator.config import OPTION_LINE
 from orchestrator.errors import UsageError, shown
+from orchestrator.kconfig import OPTION_LINE
 from orchestrator.paths import PLANS_DIR
 
 EXPECTATIONS = ("pin", "get", "any")

@@ -17,12 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import compare, compare_report, layout, progress, report, runner, source
+from orchestrator import compare, compare_report, layout, pipeline, progress, report, source
 from orchestrator.arches import Arch
 from orchestrator.boot import BootLimits
-from orchestrator.config import ConfigRequest, parse_config
+from orchestrator.config import ConfigRequest
 from orchestrator.errors import UsageError
 from orchestrator.gitrepo import Repo, Worktree, kept_checkout
+from orchestrator.kconfig import parse_config
 from orchestrator.layout import RunDir
 from orchestrator.paths import write_atomically
 from orchestrator.plan import Plan
@@ -109,18 +110,18 @@ class _Session:
 
     def run(self, kernel: source.KernelSource, run_dir: RunDir, plan: Plan | None) -> Path:
         run_dir.path.mkdir(parents=True)
-        run_options = runner.RunOptions(
+        run_options = pipeline.RunOptions(
             targets=self.targets(kernel, plan),
             jobs=self.options.jobs,
             accel=self.options.accel, cache_dir=self.options.cache_dir, run_dir=run_dir.path,
             limits=self.options.limits, clock=self.options.clock,
         )
-        suites = runner.run(run_options, progress.LineReporter(io.StringIO()))  # its own lines say enough
+        suites = pipeline.run(run_options, progress.LineReporter(io.StringIO()))  # its own lines say enough
         report.write_reports(suites, run_dir)
         return run_dir.path
 
-    def targets(self, kernel: source.KernelSource, plan: Plan | None) -> tuple[runner.BuildTarget, ...]:
-        return runner.single_kernel_targets(kernel, str(self.worktree.path), self.options.requests, plan)
+    def targets(self, kernel: source.KernelSource, plan: Plan | None) -> tuple[pipeline.BuildTarget, ...]:
+        return pipeline.single_kernel_targets(kernel, str(self.worktree.path), self.options.requests, plan)
 
     def build(self, label: str, commit: str) -> tuple[source.KernelSource, Path]:
         self.announce(f"gupvm presubmit: building {label} {commit[:12]}")
@@ -132,7 +133,7 @@ def _built(run_dir: Path) -> bool:
     return all(suite["build"]["status"] == Status.PASSED for suite in compare.load_run(run_dir).suites)
 
 
-def config_lines(base_build: RunDir, head_build: RunDir, targets: tuple[runner.BuildTarget, ...]) -> list[str]:
+def config_lines(base_build: RunDir, head_build: RunDir, targets: tuple[pipeline.BuildTarget, ...]) -> list[str]:
     """What differs between the .config each side's kernel was built with, arch by arch."""
     lines = []
     for target in targets:

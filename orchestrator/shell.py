@@ -8,17 +8,17 @@ poweroff ends the session, and QEMU is killed either way.
 import tempfile
 from pathlib import Path
 
-from orchestrator import boot, guest, progress, protocol, qemu, runner
+from orchestrator import boot, guest, pipeline, progress, protocol, qemu
 from orchestrator.layout import RunDir
 
 ESCAPE = "\x1d"  # Ctrl-]
 
 
-def run(options: runner.RunOptions) -> int:
+def run(options: pipeline.RunOptions) -> int:
     (target,) = options.targets
     (cell, plan), = target.cells
     with progress.reporter_for() as reporter:
-        _, kernel, tools = runner.prepare_one(options, reporter)
+        _, kernel, tools = pipeline.prepare_one(options, reporter)
     arch = target.arch
     accel = qemu.choose_accel(options.accel, arch, kernel.image, options.cache_dir)
     console_log = RunDir(options.run_dir).console_log(cell.file_stem)

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import interrupt
-from orchestrator.commands import disk_full_hint
 from orchestrator.debian_archive import PrivateApt
 from orchestrator.errors import InfrastructureError, UsageError
 from orchestrator.gup_programs import program_kinds
 from orchestrator.layout import Cache
 from orchestrator.paths import exclusive, mark_used
+from orchestrator.tools import disk_full_hint
 
 DEFAULT_SOURCE = "debian:6.1"
 DEBIAN_TARBALLS = Path("/usr/src")

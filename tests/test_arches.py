@@ -1,8 +1,8 @@
 import pytest
 
 from orchestrator.arches import all_arches, select_arches
-from orchestrator.config import parse_config
 from orchestrator.errors import UsageError
+from orchestrator.kconfig import parse_config
 from orchestrator.paths import KCONFIGS_DIR
 
 

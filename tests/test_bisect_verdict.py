@@ -29,11 +29,11 @@ from orchestrator.bisect_verdict import (
 )
 from orchestrator.boot import CaptureOutcome, StepCapture, wait_ready
 from orchestrator.check import check_step
-from orchestrator.commands import run_logged
 from orchestrator.errors import InfrastructureError
 from orchestrator.plan import Step, load_plan, repeated, select_steps
 from orchestrator.report import junit_xml
 from orchestrator.results import StageResult, Status, StepResult, SuiteResult
+from orchestrator.tools import run_logged
 
 X86_64 = all_arches()["x86_64"]
 IMBALANCE = Signature("pin_basic", "imbalance", "nr_foll_pin_acquired != nr_foll_pin_released")

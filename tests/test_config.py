@@ -3,17 +3,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.arches import all_arches
-from orchestrator.config import (
-    ConfigRequest,
-    Mismatch,
-    kconfig_symbols,
-    option_history,
-    parse_config,
-    resolve_options,
-    tree_name,
-    verify,
-)
+from orchestrator.config import ConfigRequest, kconfig_symbols, option_history, resolve_options, tree_name
 from orchestrator.errors import UsageError
+from orchestrator.kconfig import Mismatch, parse_config, verify
 
 X86_64 = all_arches()["x86_64"]
 

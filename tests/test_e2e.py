@@ -15,7 +15,7 @@ import pytest
 from git_history import make_kernel_branches, replace_file, repo_state
 
 from orchestrator import source
-from orchestrator.config import parse_config
+from orchestrator.kconfig import parse_config
 from orchestrator.paths import default_cache_dir
 from orchestrator.plan import load_plan
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-# A stand-in for make: a shell with a child of its own, in gupvm's runner.
+# A stand-in for make: a shell with a child of its own, run as gupvm runs its tools.
 PROGRAM = """
 import sys
 from orchestrator import interrupt

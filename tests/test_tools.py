@@ -1,4 +1,4 @@
-from orchestrator.commands import first_error_lines
+from orchestrator.tools import first_error_lines
 
 
 def test_a_tools_complaint_before_make_gives_up(data_dir):
