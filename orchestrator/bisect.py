@@ -7,7 +7,6 @@ bisect.json, is rewritten after every step, so --resume continues after an
 interruption.
 """
 
-import argparse
 import dataclasses
 import io
 import json
@@ -53,7 +52,6 @@ from orchestrator.gitrepo import Repo, Worktree, private_worktree
 from orchestrator.layout import RunDir
 from orchestrator.paths import write_atomically
 from orchestrator.plan import Plan, load_plan, repeated, select_steps
-from orchestrator.qemu import ACCELS
 from orchestrator.results import ProblemKind, Status
 
 EXIT_INFRASTRUCTURE = 3
@@ -314,64 +312,77 @@ def junit_cases(state: BisectState) -> list[report.JudgedCase]:
     return cases
 
 
-# The command line.
+@dataclass(frozen=True)
+class BisectRequest:
+    """What a bisection is asked: bisect.json keeps it as its arguments, and --resume restores it."""
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--good", help="a commit where GUP works")
-    parser.add_argument("--bad", help="a commit where it fails")
-    parser.add_argument("--plan", default="smoke", help="the plan whose failure is bisected (default: smoke)")
-    parser.add_argument("--step", action="append", default=[], metavar="NAME",
-                        help="only these steps of the plan; repeatable")
-    parser.add_argument("--accel", choices=ACCELS, default="auto")
-    parser.add_argument("--junit", type=Path, help="where to write JUnit XML (default: in the run directory)")
-    parser.add_argument("--boot-timeout", type=float, default=120.0)
-    parser.add_argument("--run-timeout", type=float, default=1800.0)
-    parser.add_argument("--resume", type=Path, metavar="BISECT_JSON", help="continue an interrupted bisection")
+    kernel_src: str  # a git checkout
+    good: str
+    bad: str
+    arch: str
+    plan: str
+    step: tuple[str, ...]  # the plan's steps to bisect; empty: all
+    kconfig: tuple[str, ...]  # fragment paths, absolute
+    kconfig_add: tuple[str, ...]
+    accel: str
+    boot_timeout: float
+    run_timeout: float
+
+    @classmethod
+    def from_arguments(cls, data: dict) -> "BisectRequest":
+        """bisect.json's arguments, as this gupvm or an earlier one (arch as a list, lists for tuples) wrote them."""
+        values = {field.name: data[field.name] for field in dataclasses.fields(cls)}
+        arch = values["arch"]
+        values["arch"] = (arch[0] if arch else DEFAULT_ARCH) if isinstance(arch, list | type(None)) else arch
+        for name in ("step", "kconfig", "kconfig_add"):
+            values[name] = tuple(values[name] or ())
+        return cls(**values)
+
+    @property
+    def limits(self) -> BootLimits:
+        return BootLimits(self.boot_timeout, self.run_timeout)
 
 
-_RESUMED = ("kernel_src", "good", "bad", "arch", "plan", "step", "kconfig", "kconfig_add", "accel", "boot_timeout",
-            "run_timeout")
+@dataclass(frozen=True)
+class Workplace:
+    """Where this invocation works; not restored by --resume, which may run elsewhere."""
+
+    jobs: int
+    cache_dir: Path
+    out: Path
+    junit: Path | None
 
 
-def run_command(args: argparse.Namespace, new_run_dir: Callable[[Path], Path]) -> int:
-    if args.resume:
-        if not args.resume.is_file():
-            raise UsageError(f"--resume {args.resume}: no such file; give the bisect.json of an earlier bisection")
-        try:
-            state = BisectState.from_json(args.resume.read_text())
-        except (ValueError, KeyError, TypeError) as error:
-            raise UsageError(f"--resume {args.resume}: not a gupvm bisect.json ({error})") from None
-        for name in _RESUMED:
-            setattr(args, name, state.arguments[name])
-        args.kconfig = [Path(path) for path in args.kconfig]
-        run_dir = args.resume.resolve().parent
-    else:
-        state = None
-        run_dir = None
-    if not args.kernel_src or not args.good or not args.bad:
-        raise UsageError("bisect needs --kernel-src PATH (a git checkout), --good A and --bad B, or --resume FILE")
-    arches = select_arches(args.arch or [DEFAULT_ARCH])
+def load_state(path: Path) -> BisectState:
+    try:
+        return BisectState.from_json(path.read_text())
+    except (ValueError, KeyError, TypeError) as error:
+        raise UsageError(f"--resume {path}: not a gupvm bisect.json ({error})") from None
+
+
+def run_command(request: BisectRequest, place: Workplace, new_run_dir: Callable[[Path], Path],
+                resumed: tuple[BisectState, Path] | None = None) -> int:
+    """Check what can be checked without building, then bisect; resumed: an earlier bisection's state and file."""
+    arches = select_arches([request.arch])
     if len(arches) != 1:
         raise UsageError("--arch: bisect one arch at a time")
     arch = arches[0]
-    plan = load_plan(args.plan)
-    steps = select_steps(plan, tuple(args.step))
-    request = ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add)
-    if args.jobs < 1:
-        raise UsageError(f"--jobs {args.jobs}: give a positive number of jobs")
-    repo = Repo(Path(args.kernel_src))
-    good, bad = repo.resolve(args.good), repo.resolve(args.bad)
+    plan = load_plan(request.plan)
+    steps = select_steps(plan, request.step)
+    config_request = ConfigRequest.for_arch(arch, [Path(path) for path in request.kconfig], list(request.kconfig_add))
+    repo = Repo(Path(request.kernel_src))
+    good, bad = repo.resolve(request.good), repo.resolve(request.bad)
     if good == bad or not repo.is_ancestor(good, bad):
-        raise UsageError(f"--good {args.good} is not an ancestor of --bad {args.bad}; give an older good commit")
-    if state is None:
-        arguments = {name: getattr(args, name) for name in _RESUMED}
-        arguments["kernel_src"] = str(repo.path)
-        arguments["kconfig"] = [str(path.resolve()) for path in args.kconfig]
-        state = BisectState(arguments=arguments, good=good, bad=bad)
-        run_dir = new_run_dir(args.out).resolve()
-    assert run_dir is not None
+        raise UsageError(f"--good {request.good} is not an ancestor of --bad {request.bad}; give an older good commit")
+    if resumed is None:
+        state = BisectState(arguments=dataclasses.asdict(dataclasses.replace(request, kernel_src=str(repo.path))),
+                            good=good, bad=bad)
+        run_dir = new_run_dir(place.out).resolve()
+    else:
+        state, state_file = resumed
+        run_dir = state_file.resolve().parent
     state_path = run_dir / layout.BISECT_STATE
-    junit_path = args.junit or RunDir(run_dir).junit
+    junit_path = place.junit or RunDir(run_dir).junit
 
     def save(current: BisectState) -> None:
         write_atomically(state_path, current.to_json())
@@ -380,8 +391,8 @@ def run_command(args: argparse.Namespace, new_run_dir: Callable[[Path], Path]) -
     print(f"gupvm bisect: {repo.path} good {good[:12]} bad {bad[:12]}, {arch.name}, plan {plan.name} "
           f"({', '.join(step.name for step in steps.steps)}); state in {state_path}", flush=True)
     try:
-        with private_worktree(repo, args.cache_dir, bad, "bisect") as worktree:
-            tester = KernelTester(worktree, arch, request, steps, args, run_dir)
+        with private_worktree(repo, place.cache_dir, bad, "bisect") as worktree:
+            tester = KernelTester(worktree, arch, config_request, steps, request, place, run_dir)
             bisection = Bisection(repo, worktree, tester, state, tuple(step.name for step in steps.steps),
                                   announce=lambda line: print(line, flush=True), save=save)
             conclusion = bisection.run()
@@ -401,10 +412,10 @@ def run_command(args: argparse.Namespace, new_run_dir: Callable[[Path], Path]) -
 class KernelTester:
     """Tests a commit for real: checkout in the private worktree, build, boot the repeated steps."""
 
-    def __init__(self, worktree: Worktree, arch, request: ConfigRequest, plan: Plan, args: argparse.Namespace,
-                 run_dir: Path):
-        self.worktree, self.arch, self.request, self.plan = worktree, arch, request, plan
-        self.args, self.run_dir, self.count = args, run_dir, 0
+    def __init__(self, worktree: Worktree, arch, config_request: ConfigRequest, plan: Plan, request: BisectRequest,
+                 place: Workplace, run_dir: Path):
+        self.worktree, self.arch, self.config_request, self.plan = worktree, arch, config_request, plan
+        self.request, self.place, self.run_dir, self.count = request, place, run_dir, 0
 
     def __call__(self, commit: str, steps: tuple[str, ...], repeats: int) -> Outcome:
         self.count += 1
@@ -413,18 +424,18 @@ class KernelTester:
         commit_run = layout.commit_run(self.run_dir, self.count, commit)
         commit_run.path.mkdir(parents=True, exist_ok=True)
         try:
-            kernel_source = source.resolve(str(self.worktree.path), self.args.cache_dir)
-            options = pipeline.RunOptions(
+            kernel_source = source.resolve(str(self.worktree.path), self.place.cache_dir)
+            run_options = pipeline.RunOptions(
                 targets=pipeline.single_kernel_targets(kernel_source, str(self.worktree.path),
-                                                     ((self.arch, self.request),),
-                                                     repeated(select_steps(self.plan, steps), repeats)),
-                jobs=self.args.jobs,
-                accel=self.args.accel,
-                cache_dir=self.args.cache_dir,
+                                                       ((self.arch, self.config_request),),
+                                                       repeated(select_steps(self.plan, steps), repeats)),
+                jobs=self.place.jobs,
+                accel=self.request.accel,
+                cache_dir=self.place.cache_dir,
                 run_dir=commit_run.path,
-                limits=BootLimits(self.args.boot_timeout, self.args.run_timeout),
+                limits=self.request.limits,
             )
-            suite = pipeline.run(options, progress.LineReporter(io.StringIO()))[0]  # its own lines say enough
+            suite = pipeline.run(run_options, progress.LineReporter(io.StringIO()))[0]  # its own lines say enough
         except UsageError as error:  # the arguments were checked already: this tree cannot serve them
             return Outcome(Stage.CONFIG, detail=str(error).splitlines()[0])
         except InfrastructureError as error:

@@ -21,6 +21,7 @@ from orchestrator import (
     interrupt,
     kcidb,
     merge,
+    options,
     pipeline,
     preflight,
     presubmit,
@@ -32,19 +33,17 @@ from orchestrator import (
 )
 from orchestrator.arches import DEFAULT_ARCH, all_arches, select_arches
 from orchestrator.bisect_verdict import Stage, failure_stage
-from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest
 from orchestrator.errors import GupvmError, UsageError
 from orchestrator.gitrepo import Repo
 from orchestrator.layout import RunDir
 from orchestrator.paths import default_cache_dir
 from orchestrator.plan import Plan, available_plans, load_plan
-from orchestrator.qemu import ACCELS, CLOCKS, accel_for_clock
+from orchestrator.qemu import ACCELS, CLOCKS
 from orchestrator.results import SuiteResult
 
 # --git-bisect-codes: what `git bisect run` reads (0 good, 1 bad, 125 cannot be tested, 128 or more: abort).
 GIT_CANNOT_TEST, GIT_ABORT = 125, 128
-DEFAULT_PLAN = "smoke"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,7 +77,8 @@ def _add_build_options(parser: argparse.ArgumentParser, many_kernels: bool = Tru
 
 def _add_plan_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", action="append", metavar="NAME|FILE",
-                        help=f"{', '.join(available_plans())} or a .toml file; repeatable (default: {DEFAULT_PLAN})")
+                        help=f"{', '.join(available_plans())} or a .toml file; repeatable "
+                             f"(default: {options.DEFAULT_PLAN})")
 
 
 def _add_compare_options(parser: argparse.ArgumentParser) -> None:
@@ -103,8 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--samples", type=int, metavar="N",
                      help="timing samples per benchmark step, all in one boot (gup_test -r N)")
     run.add_argument("--junit", type=Path, help="where to write JUnit XML (default: junit.xml in the run directory)")
-    run.add_argument("--boot-timeout", type=float, default=120.0, help="seconds for the guest to reach init")
-    run.add_argument("--run-timeout", type=float, default=1800.0, help="seconds for one whole boot, steps included")
+    options.add_limit_options(run)
     run.add_argument("--kcidb", type=Path, metavar="FILE", help=f"also write the run as KCIDB JSON "
                                                                f"(schema v{kcidb.SCHEMA_VERSION})")
     run.add_argument("--git-bisect-codes", action="store_true",
@@ -121,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_build_options(shell_parser)
     _add_plan_option(shell_parser)
     shell_parser.add_argument("--accel", choices=ACCELS, default="auto")
-    shell_parser.add_argument("--boot-timeout", type=float, default=120.0, help="seconds for the guest to reach init")
+    options.add_limit_options(shell_parser, run=False)
     merge_parser = commands.add_parser("merge", help="merge the run directories of shards into one result "
                                                      "(exits like a run)")
     merge_parser.add_argument("out", type=Path, metavar="OUT", help="a new directory for the merged result")
@@ -130,7 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     bisect_parser = commands.add_parser("bisect", help="find the commit that broke GUP (exit 0 culprit named and "
                                                        "confirmed, 1 none confirmed, 2 bad input, 3 infrastructure)")
     _add_build_options(bisect_parser, many_kernels=False)
-    bisect.add_arguments(bisect_parser)
+    bisect_parser.add_argument("--good", help="a commit where GUP works")
+    bisect_parser.add_argument("--bad", help="a commit where it fails")
+    bisect_parser.add_argument("--plan", default=options.DEFAULT_PLAN,
+                               help="the plan whose failure is bisected (default: %(default)s)")
+    bisect_parser.add_argument("--step", action="append", default=[], metavar="NAME",
+                               help="only these steps of the plan; repeatable")
+    bisect_parser.add_argument("--accel", choices=ACCELS, default="auto")
+    bisect_parser.add_argument("--junit", type=Path, help="where to write JUnit XML (default: in the run directory)")
+    options.add_limit_options(bisect_parser)
+    bisect_parser.add_argument("--resume", type=Path, metavar="BISECT_JSON",
+                               help="continue an interrupted bisection where it stopped")
     compare_parser = commands.add_parser("compare", help="compare two runs' steps and timings, offline (exit 0 clean, "
                                                    "1 new failure or slowdown, 2 bad input, 3 base broken)")
     compare_parser.add_argument("base", type=Path, metavar="BASE_RUN", help="a run directory, or a directory of runs")
@@ -148,19 +157,19 @@ def build_parser() -> argparse.ArgumentParser:
                                   help="the head; default: the working tree as it is, uncommitted changes included")
     presubmit_parser.add_argument("--each", action="store_true",
                                   help="also test every commit of the series against the base")
-    presubmit_parser.add_argument("--plan", default="smoke", help=f"{', '.join(available_plans())} or a .toml file")
-    presubmit_parser.add_argument("--samples", type=int, default=presubmit.DEFAULT_SAMPLES, metavar="N",
+    presubmit_parser.add_argument("--plan", default=options.DEFAULT_PLAN,
+                                  help=f"{', '.join(available_plans())} or a .toml file")
+    presubmit_parser.add_argument("--samples", type=int, default=options.DEFAULT_SAMPLES, metavar="N",
                                   help="timing samples per benchmark step and boot (default: %(default)s)")
     presubmit_parser.add_argument("--accel", choices=ACCELS, default="auto")
     presubmit_parser.add_argument("--clock", choices=("auto", *CLOCKS), default="auto")
-    presubmit_parser.add_argument("--boot-timeout", type=float, default=120.0)
-    presubmit_parser.add_argument("--run-timeout", type=float, default=1800.0)
+    options.add_limit_options(presubmit_parser)
     _add_compare_options(presubmit_parser)
     doctor_parser = commands.add_parser("doctor", help="check the host: QEMU, compilers, busybox, KVM, disk")
     doctor_parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     cache_parser = commands.add_parser("cache", help="list what the cache holds (default), or prune it")
     cache_parser.add_argument("action", nargs="?", choices=("list", "prune"), default="list")
-    cache_parser.add_argument("--older-than", type=float, default=30.0, metavar="DAYS",
+    cache_parser.add_argument("--older-than", type=float, default=options.DEFAULT_PRUNE_DAYS, metavar="DAYS",
                               help="prune: remove entries not used for DAYS days; 0 removes all (default: 30)")
     cache_parser.add_argument("--cache-dir", type=Path, default=default_cache_dir())
     return parser
@@ -178,30 +187,6 @@ def _new_run_dir(base: Path) -> Path:
     raise UsageError(f"--out {base}: cannot make a fresh run directory there")
 
 
-def _kernel_specs(args: argparse.Namespace) -> list[str]:
-    specs = args.kernel_src or []
-    return [specs] if isinstance(specs, str) else specs
-
-
-def _check_options(args: argparse.Namespace) -> None:
-    """Everything the command line says, checked before anything is unpacked, built or written."""
-    preflight.jobs(args.jobs)
-    if args.command == "run":
-        preflight.positive_seconds("--boot-timeout", args.boot_timeout)
-        preflight.positive_seconds("--run-timeout", args.run_timeout)
-        if args.junit is not None:
-            preflight.writable_file("--junit", args.junit)
-        if args.samples is not None and args.samples < 1:
-            raise UsageError(f"--samples {args.samples}: give a positive number of samples")
-        accel_for_clock(args.clock, args.accel)  # a clash of the two is bad input: stop before building
-    preflight.writable_directory("--out", args.out)
-    preflight.writable_directory("--cache-dir", args.cache_dir)
-    preflight.kbuild_safe("--cache-dir", args.cache_dir)  # builds and unpacked trees live there
-    for spec in _kernel_specs(args):
-        if not spec.startswith("debian:"):
-            preflight.kbuild_safe("--kernel-src", Path(spec).expanduser())
-
-
 @dataclass(frozen=True)
 class _Selection:
     every: tuple[cells.Cell, ...]  # the command line's cells
@@ -211,7 +196,7 @@ class _Selection:
 
 
 def _select(args: argparse.Namespace) -> _Selection:
-    plans = (args.plan or [DEFAULT_PLAN]) if args.command != "build" else None
+    plans = (args.plan or [options.DEFAULT_PLAN]) if args.command != "build" else None
     arches = [arch.name for arch in select_arches(args.arch)]
     every = cells.product(args.kernel_src or [source.DEFAULT_SOURCE], arches, plans)
     if not args.shard:
@@ -267,7 +252,7 @@ def _options(args: argparse.Namespace, selection: _Selection, plans: dict[str, P
         accel=getattr(args, "accel", "tcg"),
         cache_dir=args.cache_dir,
         run_dir=_new_run_dir(args.out).resolve(),
-        limits=BootLimits(getattr(args, "boot_timeout", 120.0), getattr(args, "run_timeout", 1800.0)),
+        limits=options.limits(args),
         clock=getattr(args, "clock", "auto"),
     )
 
@@ -275,7 +260,6 @@ def _options(args: argparse.Namespace, selection: _Selection, plans: dict[str, P
 def _shell(args: argparse.Namespace) -> int:
     if not sys.stdin.isatty():
         raise UsageError("gupvm shell needs a terminal on its standard input; run it from one")
-    _check_options(args)
     selection = _select(args)
     if len(selection.mine) != 1:
         raise UsageError(f"gupvm shell boots one kernel with one plan's setup; this command line has "
@@ -288,14 +272,13 @@ def _shell(args: argparse.Namespace) -> int:
 
 def _untestable_commit(args: argparse.Namespace) -> bool:
     """--git-bisect-codes on a tree from before gup_benchmark: a commit git bisect must skip."""
-    trees = [Path(spec).expanduser() for spec in _kernel_specs(args) if not spec.startswith("debian:")]
+    trees = [Path(spec).expanduser() for spec in options.kernel_specs(args) if not spec.startswith("debian:")]
     return any((tree / "Kbuild").is_file() and not any((tree / "mm" / name).is_file()
                                                        for name in ("gup_test.c", "gup_benchmark.c"))
                for tree in trees)
 
 
 def _run(args: argparse.Namespace) -> int:
-    _check_options(args)
     # Decided now: a later change of directory cannot send the results elsewhere.
     args.out, args.cache_dir = args.out.absolute(), args.cache_dir.absolute()
     junit = getattr(args, "junit", None) and args.junit.absolute()
@@ -363,8 +346,6 @@ def _merge(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    if args.fail_on_slower is not None and args.fail_on_slower < 0:
-        raise UsageError(f"--fail-on-slower {args.fail_on_slower:g}: give a percentage of 0 or more")
     base = [compare.load_run(path) for path in compare.find_runs(args.base)]
     head = [compare.load_run(path) for path in compare.find_runs(args.head)]
     result = compare.compare(base, head, args.fail_on_slower)
@@ -376,16 +357,16 @@ def _compare(args: argparse.Namespace) -> int:
     return result.exit_code
 
 
+def _bisect(args: argparse.Namespace) -> int:
+    request, place, resumed = options.bisect_command(args)
+    return bisect.run_command(request, place, _new_run_dir, resumed)
+
+
 def _presubmit(args: argparse.Namespace) -> int:
     if not args.kernel_src or args.kernel_src.startswith("debian:"):
         raise UsageError("presubmit needs --kernel-src PATH, a git checkout of the kernel")
-    if args.samples < 1:
-        raise UsageError(f"--samples {args.samples}: give a positive number of samples")
-    if args.jobs < 1:
-        raise UsageError(f"--jobs {args.jobs}: give a positive number of jobs")
-    accel_for_clock(args.clock, args.accel)
     repo = Repo(Path(args.kernel_src))
-    options = presubmit.PresubmitOptions(
+    chosen = presubmit.PresubmitOptions(
         repo=repo,
         sides=presubmit.choose_sides(repo, args.base, args.head),
         each=args.each,
@@ -397,16 +378,17 @@ def _presubmit(args: argparse.Namespace) -> int:
         clock=args.clock,
         cache_dir=args.cache_dir,
         out_dir=_new_run_dir(args.out).resolve(),
-        limits=BootLimits(args.boot_timeout, args.run_timeout),
+        limits=options.limits(args),
         fail_on_slower=args.fail_on_slower,
         junit=args.junit,
     )
-    return presubmit.run(options, announce=lambda line: print(line, flush=True))
+    return presubmit.run(chosen, announce=lambda line: print(line, flush=True))
 
 
 _COMMANDS = {
+    "doctor": lambda args: doctor.run(args.cache_dir),
     "cache": lambda args: cache.run(args.cache_dir, args.action, args.older_than),
-    "bisect": lambda args: bisect.run_command(args, _new_run_dir),
+    "bisect": _bisect,
     "cells": _list_cells,
     "compare": _compare,
     "merge": _merge,
@@ -420,11 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with interrupt.handling_signals():
             args = build_parser().parse_args(argv)
-            if args.command == "doctor":
-                preflight.writable_directory("--cache-dir", args.cache_dir)
-                return doctor.run(args.cache_dir)
-            if args.command == "cache" and args.older_than < 0:
-                raise UsageError(f"--older-than {args.older_than:g}: give a number of days, 0 or more")
+            options.check(args)
             return _COMMANDS.get(args.command, _run)(args)
     except GupvmError as error:
         print(f"gupvm: error: {error}", file=sys.stderr)

@@ -32,8 +32,6 @@ from orchestrator.results import Status
 from orchestrator.step_compare import Change, StepVerdict, classify_all, to_run_again
 from orchestrator.timing_stats import CLOCK_POLICIES, want_more_boots
 
-DEFAULT_SAMPLES = 10
-
 
 @dataclass(frozen=True)
 class Sides:

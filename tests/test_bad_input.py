@@ -96,6 +96,62 @@ def _cases():
         ("plan-a-directory", ["run", "--plan", "{tmp}/dir.toml"], None, "no such plan"),
         ("subcommand-unknown", ["gupvm", "--help"], None, "invalid choice: 'gupvm'"),
         ("doctor-cache-in-proc", ["doctor", "--cache-dir", "/proc/x"], None, "--cache-dir /proc/x: cannot write"),
+        ("kcidb-in-proc", ["run", "--kcidb", "/proc/nope/k.json"], None, "--kcidb /proc/nope/k.json: cannot write"),
+        ("kcidb-is-a-dir", ["run", "--kcidb", "{tmp}"], None, "is a directory; give a file name"),
+        ("samples-zero", ["run", "--samples", "0"], None, "--samples 0: give a positive number"),
+        ("clock-under-kvm", ["run", "--clock", "icount", "--accel", "kvm"], None, "--clock icount cannot run under"),
+        # presubmit: every option checked before a checkout is read or anything built
+        ("presubmit-fail-on-slower-negative", ["presubmit", "--kernel-src", "{tmp}", "--fail-on-slower", "-3"], None,
+         "--fail-on-slower -3: give a percentage of 0 or more"),
+        ("presubmit-fail-on-slower-nan", ["presubmit", "--kernel-src", "{tmp}", "--fail-on-slower", "nan"], None,
+         "--fail-on-slower nan"),
+        ("presubmit-samples-zero", ["presubmit", "--kernel-src", "{tmp}", "--samples", "0"], None, "--samples 0"),
+        ("presubmit-jobs-zero", ["presubmit", "--kernel-src", "{tmp}", "--jobs", "0"], None, "--jobs 0"),
+        ("presubmit-boot-timeout", ["presubmit", "--kernel-src", "{tmp}", "--boot-timeout", "-1"], None,
+         "--boot-timeout -1.0"),
+        ("presubmit-run-timeout", ["presubmit", "--kernel-src", "{tmp}", "--run-timeout", "0"], None,
+         "--run-timeout 0.0"),
+        ("presubmit-junit-in-proc", ["presubmit", "--kernel-src", "{tmp}", "--junit", "/proc/x/j.xml"], None,
+         "--junit /proc/x/j.xml: cannot write"),
+        ("presubmit-clock-under-kvm", ["presubmit", "--kernel-src", "{tmp}", "--clock", "icount", "--accel", "kvm"],
+         None, "--clock icount cannot run under --accel kvm"),
+        ("presubmit-out-in-proc", ["presubmit", "--kernel-src", "{tmp}", "--out", "/proc/x"], None,
+         "--out /proc/x: cannot write"),
+        ("presubmit-not-a-checkout", ["presubmit", "--kernel-src", "{tmp}"], None, "not a git checkout"),
+        ("presubmit-plan-unknown", ["presubmit", "--kernel-src", "{tmp}", "--plan", "nosuch"], None, "not a git"),
+        # bisect
+        ("bisect-jobs-zero", ["bisect", "--kernel-src", "{tmp}", "--good", "a", "--bad", "b", "--jobs", "0"], None,
+         "--jobs 0"),
+        ("bisect-boot-timeout", ["bisect", "--kernel-src", "{tmp}", "--good", "a", "--bad", "b", "--boot-timeout",
+                                 "0"], None, "--boot-timeout 0.0"),
+        ("bisect-run-timeout", ["bisect", "--kernel-src", "{tmp}", "--good", "a", "--bad", "b", "--run-timeout",
+                                "inf"], None, "--run-timeout inf"),
+        ("bisect-junit-in-proc", ["bisect", "--kernel-src", "{tmp}", "--good", "a", "--bad", "b", "--junit",
+                                  "/proc/x/j.xml"], None, "--junit /proc/x/j.xml: cannot write"),
+        ("bisect-resume-missing", ["bisect", "--resume", "{tmp}/nosuch.json"], None, "--resume"),
+        ("bisect-resume-not-state", ["bisect", "--resume", "{file}"], b"{}", "not a gupvm bisect.json"),
+        ("bisect-arch-all", ["bisect", "--kernel-src", "{tmp}", "--good", "a", "--bad", "b", "--arch", "all"], None,
+         "bisect one arch at a time"),
+        ("bisect-out-in-proc", ["bisect", "--kernel-src", "{tmp}", "--good", "a", "--bad", "b", "--out", "/proc/x"],
+         None, "--out /proc/x: cannot write"),
+        # compare and merge
+        ("compare-fail-on-slower-negative", ["compare", "{tmp}", "{tmp}", "--fail-on-slower", "-1"], None,
+         "--fail-on-slower -1"),
+        ("compare-junit-in-proc", ["compare", "{tmp}", "{tmp}", "--junit", "/proc/x/j.xml"], None, "--junit"),
+        ("compare-out-in-proc", ["compare", "{tmp}", "{tmp}", "--out", "/proc/x"], None, "--out /proc/x"),
+        ("compare-no-runs", ["compare", "{tmp}", "{tmp}"], None, "no results.json"),
+        ("merge-kcidb-in-proc", ["merge", "{tmp}/merged", "{tmp}", "--kcidb", "/proc/x/k.json"], None, "--kcidb"),
+        ("merge-out-in-proc", ["merge", "/proc/x", "{tmp}"], None, "OUT /proc/x: cannot write"),
+        ("merge-not-a-run", ["merge", "{tmp}/merged", "{tmp}"], None, "not a gupvm run directory"),
+        # cells and cache
+        ("cells-jobs-zero", ["cells", "--jobs", "0"], None, "--jobs 0"),
+        ("cells-arch-unknown", ["cells", "--arch", "sparc"], None, "unknown arch 'sparc'"),
+        ("cells-plan-unknown", ["cells", "--plan", "nosuch"], None, "--plan nosuch: no such plan"),
+        ("cells-shard-bad", ["cells", "--shard", "3/2"], None, "--shard 3/2"),
+        ("cache-older-than-negative", ["cache", "prune", "--older-than", "-1"], None, "--older-than -1"),
+        ("cache-older-than-nan", ["cache", "prune", "--older-than", "nan"], None, "--older-than nan"),
+        ("cache-command-in-proc", ["cache", "--cache-dir", "/proc/x"], None, "--cache-dir /proc/x: cannot write"),
+        ("cache-action-unknown", ["cache", "empty"], None, "invalid choice: 'empty'"),
     ]
     cases += [(name, ["run", "--plan", "{file}"], text.encode("utf-8", "surrogateescape")
                if isinstance(text, str) else text, said) for name, text, said in PLANS]
@@ -121,8 +177,9 @@ def test_bad_input_exits_2_with_one_line_and_runs_nothing(tmp_path: Path, capsys
         file.write_bytes(content)
     cache = tmp_path / "cache"
     argv = [arg.format(tmp=work, file=file) for arg in args]
-    if argv[0] in ("run", "build"):
+    if argv[0] in ("run", "build", "cells", "presubmit", "bisect", "cache"):
         argv += [] if "--cache-dir" in argv else ["--cache-dir", str(cache)]
+    if argv[0] in ("run", "build", "cells", "presubmit", "bisect", "compare"):
         argv += [] if "--out" in argv else ["--out", str(tmp_path / "out")]
     code = main(argv)
     captured = capsys.readouterr()

@@ -70,7 +70,8 @@ def test_a_broken_pin_step_is_a_new_failure(history: Path, tmp_path: Path):
     data = json.loads((out / "compare.json").read_text())
     kinds = {step["name"]: step for step in data["steps"]}
     assert kinds["x86_64/pin_basic"]["kind"] == "new failure"
-    assert kinds["x86_64/pin_basic"]["head"] == "failed 2/2"  # run again before it was blamed
+    failed, runs = kinds["x86_64/pin_basic"]["head"].removeprefix("failed ").split("/")
+    assert failed == runs and int(runs) >= 2  # run again before it was blamed (more boots while a timing is unknown)
     assert "expected every pin released" in kinds["x86_64/pin_basic"]["detail"]
     assert {step["kind"] for name, step in kinds.items() if name != "x86_64/pin_basic"} <= {"unchanged"}
     assert "NEW FAILURE    x86_64/pin_basic" in result.stdout
