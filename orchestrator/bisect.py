@@ -8,7 +8,6 @@ interruption.
 """
 
 import dataclasses
-import io
 import json
 import time
 import traceback
@@ -361,8 +360,11 @@ def load_state(path: Path) -> BisectState:
 
 
 def run_command(request: BisectRequest, place: Workplace, new_run_dir: Callable[[Path], Path],
-                resumed: tuple[BisectState, Path] | None = None) -> int:
-    """Check what can be checked without building, then bisect; resumed: an earlier bisection's state and file."""
+                reporter: progress.Reporter, resumed: tuple[BisectState, Path] | None = None) -> tuple[int, list[str]]:
+    """Check what can be checked without building, then bisect; resumed: an earlier bisection's state and file.
+
+    Each commit's stages (config, build, boot) show on the reporter as a run's do, beneath a line per tested
+    commit; returns the exit code and the closing lines, printed once the reporter is done."""
     arches = select_arches([request.arch])
     if len(arches) != 1:
         raise UsageError("--arch: bisect one arch at a time")
@@ -388,13 +390,13 @@ def run_command(request: BisectRequest, place: Workplace, new_run_dir: Callable[
         write_atomically(state_path, current.to_json())
 
     save(state)
-    print(f"gupvm bisect: {repo.path} good {good[:12]} bad {bad[:12]}, {arch.name}, plan {plan.name} "
-          f"({', '.join(step.name for step in steps.steps)}); state in {state_path}", flush=True)
+    reporter.note(f"gupvm bisect: {repo.path} good {good[:12]} bad {bad[:12]}, {arch.name}, plan {plan.name} "
+                  f"({', '.join(step.name for step in steps.steps)}); state in {state_path}")
     try:
         with private_worktree(repo, place.cache_dir, bad, "bisect") as worktree:
-            tester = KernelTester(worktree, arch, config_request, steps, request, place, run_dir)
+            tester = KernelTester(worktree, arch, config_request, steps, request, place, run_dir, reporter)
             bisection = Bisection(repo, worktree, tester, state, tuple(step.name for step in steps.steps),
-                                  announce=lambda line: print(line, flush=True), save=save)
+                                  announce=reporter.note, save=save)
             conclusion = bisection.run()
     finally:
         save(state)
@@ -403,19 +405,17 @@ def run_command(request: BisectRequest, place: Workplace, new_run_dir: Callable[
             "gupvm bisect", {"good": good, "bad": bad, "arch": arch.name, "plan": plan.name}, junit_cases(state)))
     state.conclusion = dataclasses.asdict(conclusion)
     save(state)
-    for line in closing_lines(conclusion, repo):
-        print(line)
-    print(f"gupvm bisect: state and results in {state_path}, JUnit in {junit_path}")
-    return conclusion.exit_code
+    return conclusion.exit_code, [*closing_lines(conclusion, repo),
+                                  f"gupvm bisect: state and results in {state_path}, JUnit in {junit_path}"]
 
 
 class KernelTester:
     """Tests a commit for real: checkout in the private worktree, build, boot the repeated steps."""
 
     def __init__(self, worktree: Worktree, arch, config_request: ConfigRequest, plan: Plan, request: BisectRequest,
-                 place: Workplace, run_dir: Path):
+                 place: Workplace, run_dir: Path, reporter: progress.Reporter):
         self.worktree, self.arch, self.config_request, self.plan = worktree, arch, config_request, plan
-        self.request, self.place, self.run_dir, self.count = request, place, run_dir, 0
+        self.request, self.place, self.run_dir, self.reporter, self.count = request, place, run_dir, reporter, 0
 
     def __call__(self, commit: str, steps: tuple[str, ...], repeats: int) -> Outcome:
         self.count += 1
@@ -435,7 +435,7 @@ class KernelTester:
                 run_dir=commit_run.path,
                 limits=self.request.limits,
             )
-            suite = pipeline.run(run_options, progress.LineReporter(io.StringIO()))[0]  # its own lines say enough
+            suite = pipeline.run(run_options, self.reporter)[0]
         except UsageError as error:  # the arguments were checked already: this tree cannot serve them
             return Outcome(Stage.CONFIG, detail=str(error).splitlines()[0])
         except InfrastructureError as error:

@@ -359,7 +359,10 @@ def _compare(args: argparse.Namespace) -> int:
 
 def _bisect(args: argparse.Namespace) -> int:
     request, place, resumed = options.bisect_command(args)
-    return bisect.run_command(request, place, _new_run_dir, resumed)
+    with progress.reporter_for() as reporter:
+        code, closing = bisect.run_command(request, place, _new_run_dir, reporter, resumed)
+    print("\n".join(closing))
+    return code
 
 
 def _presubmit(args: argparse.Namespace) -> int:
@@ -382,7 +385,10 @@ def _presubmit(args: argparse.Namespace) -> int:
         fail_on_slower=args.fail_on_slower,
         junit=args.junit,
     )
-    return presubmit.run(chosen, announce=lambda line: print(line, flush=True))
+    with progress.reporter_for() as reporter:
+        code, summary = presubmit.run(chosen, reporter)
+    print("\n".join(summary))
+    return code
 
 
 _COMMANDS = {

@@ -12,8 +12,6 @@ yet been seen twice, up to the clock's limit.
 """
 
 import dataclasses
-import io
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,8 +96,8 @@ def config_difference(base_text: str, head_text: str) -> list[str]:
 class _Session:
     """Builds and boots sides of one presubmit in one kept checkout; every run keeps its own directory."""
 
-    def __init__(self, options: PresubmitOptions, worktree: Worktree, announce: Callable[[str], None]):
-        self.options, self.worktree, self.announce = options, worktree, announce
+    def __init__(self, options: PresubmitOptions, worktree: Worktree, reporter: progress.Reporter):
+        self.options, self.worktree, self.reporter, self.announce = options, worktree, reporter, reporter.note
 
     def source_at(self, commit: str) -> source.KernelSource:
         self.worktree.checkout(commit)
@@ -114,7 +112,7 @@ class _Session:
             accel=self.options.accel, cache_dir=self.options.cache_dir, run_dir=run_dir.path,
             limits=self.options.limits, clock=self.options.clock,
         )
-        suites = pipeline.run(run_options, progress.LineReporter(io.StringIO()))  # its own lines say enough
+        suites = pipeline.run(run_options, self.reporter)
         report.write_reports(suites, run_dir)
         return run_dir.path
 
@@ -215,11 +213,15 @@ def series_verdicts(checks: list[CommitCheck]) -> list[JudgedCase]:
             for check in checks]
 
 
-def run(options: PresubmitOptions, announce: Callable[[str], None] = print) -> int:
+def run(options: PresubmitOptions, reporter: progress.Reporter) -> tuple[int, list[str]]:
+    """Build both sides, boot them in turn, compare; each build's and boot's stages show on the reporter as a
+    run's do, beneath presubmit's own lines. Returns the exit code and the summary, printed once the reporter
+    is done."""
     sides = options.sides
+    announce = reporter.note
     announce(f"gupvm presubmit: base {sides.base_label}, head {sides.head_label}; results in {options.out_dir}")
     with kept_checkout(options.repo, options.cache_dir, sides.base, "presubmit") as worktree:
-        session = _Session(options, worktree, announce)
+        session = _Session(options, worktree, reporter)
         base, base_build = session.build("base", sides.base)
         head, head_build = session.build("head", sides.head)
         differences = config_lines(RunDir(base_build), RunDir(head_build), session.targets(head, None))
@@ -237,9 +239,8 @@ def run(options: PresubmitOptions, announce: Callable[[str], None] = print) -> i
     lines = [f"base: {sides.base_label}", f"head: {sides.head_label}", *differences, "", compare_report.table(result)]
     if options.each:
         lines += series_lines(checks)
-    print("\n".join(lines))
-    print(f"gupvm: presubmit in {options.out_dir} (compare.html, compare.json), JUnit in {junit}")
-    return exit_code(result, checks)
+    lines.append(f"gupvm: presubmit in {options.out_dir} (compare.html, compare.json), JUnit in {junit}")
+    return exit_code(result, checks), lines
 
 
 def exit_code(result: compare.CompareResult, checks: list[CommitCheck]) -> int:

@@ -5,6 +5,7 @@ commit 12 makes gup_test.c unpin one page too few, commit 8 does not compile. On
 """
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,8 @@ def test_bisect_names_the_breaking_commit_and_skips_the_unbuildable_one(history,
     assert "author: Dev Eloper <dev@example.org>" in result.stdout
     assert "git bisect start" in state["bisect_log"]
     assert repo_state(history.path) == before  # HEAD, refs, status, index, worktrees
+    # Each commit's stages show as a run's do (timestamped, not on a terminal), beneath its own line.
+    assert re.search(r"^\[\d\d:\d\d:\d\d\] gupvm: \S+/x86_64 build: done in ", result.stdout, re.M), result.stdout
 
 
 def test_a_bad_end_that_passes_exits_1_saying_so(history, tmp_path: Path):

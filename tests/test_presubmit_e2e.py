@@ -6,6 +6,7 @@ shared machine: flock /work/kernel-build.lock nice -n 10 .venv/bin/pytest -m e2e
 """
 
 import json
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
@@ -81,6 +82,8 @@ def test_a_broken_pin_step_is_a_new_failure(history: Path, tmp_path: Path):
     difference = 'x86_64: .config differs: CONFIG_DEFAULT_HOSTNAME: base "(none)", head "gupvm"'
     assert difference in result.stdout.splitlines()
     assert (out / "config.diff").read_text() == difference + "\n"
+    # Each build's and boot's stages show as a run's do (timestamped, not on a terminal).
+    assert re.search(r"^\[\d\d:\d\d:\d\d\] gupvm: \S+/x86_64/\S+ boot: done in ", result.stdout, re.M), result.stdout
 
 
 def test_a_slowed_gup_fast_path_is_called_slower_with_its_interval(history: Path, tmp_path: Path):
