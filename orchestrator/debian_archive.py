@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator import interrupt
 from orchestrator.errors import InfrastructureError, UsageError
 from orchestrator.layout import Cache
 from orchestrator.paths import exclusive
@@ -116,7 +117,7 @@ def compare_versions(left: str, right: str) -> int:
     """Debian version order, as dpkg itself decides it."""
     if left == right:
         return 0
-    less = subprocess.run(["dpkg", "--compare-versions", left, "lt", right]).returncode == 0
+    less = interrupt.run(["dpkg", "--compare-versions", left, "lt", right]).returncode == 0
     return -1 if less else 1
 
 
@@ -166,7 +167,7 @@ class PrivateApt:
             stamp = self.root / "updated"
             if stamp.is_file() and time.time() - stamp.stat().st_mtime < max_age:
                 return
-            result = subprocess.run(["apt-get", *self._options(), "update"], capture_output=True, text=True,
+            result = interrupt.run(["apt-get", *self._options(), "update"], capture_output=True, text=True,
                                     stdin=subprocess.DEVNULL)
             # A suite the archive does not serve fails alone; the others are still read.
             if not list((self.root / "lists").glob("*_Packages*")):
@@ -176,18 +177,18 @@ class PrivateApt:
 
     def versions(self, package: str, suite: str = "") -> list[str]:
         """Every version of package any suite (or the one suite named) has, newest first."""
-        result = subprocess.run(["apt-cache", *self._options(), "madison", package], capture_output=True, text=True)
+        result = interrupt.run(["apt-cache", *self._options(), "madison", package], capture_output=True, text=True)
         rows = [[field.strip() for field in line.split("|")] for line in result.stdout.splitlines() if "|" in line]
         return newest_first([row[1] for row in rows if not suite or f" {suite}/" in row[2]])
 
     def packages(self, prefix: str) -> list[str]:
-        result = subprocess.run(["apt-cache", *self._options(), "pkgnames", prefix], capture_output=True, text=True)
+        result = interrupt.run(["apt-cache", *self._options(), "pkgnames", prefix], capture_output=True, text=True)
         return sorted(set(result.stdout.split()))
 
     def download(self, package: str, version: str, destination: Path) -> Path:
         """The .deb of package=version, downloaded into destination."""
         destination.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(["apt-get", *self._options(), "download", f"{package}={version}"], cwd=destination,
+        result = interrupt.run(["apt-get", *self._options(), "download", f"{package}={version}"], cwd=destination,
                                 capture_output=True, text=True, stdin=subprocess.DEVNULL)
         debs = sorted(destination.glob(f"{package.split(':')[0]}_*.deb"))
         if result.returncode != 0 or not debs:

@@ -1,11 +1,11 @@
 """gupvm doctor: is this host able to build and boot test kernels?"""
 
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator import interrupt
 from orchestrator.arches import all_arches
 from orchestrator.qemu import kvm_usable
 from orchestrator.source import DEBIAN_TARBALLS, DEFAULT_SOURCE
@@ -38,7 +38,7 @@ def _compiles(flags: list[str], label: str) -> Finding:
     with tempfile.TemporaryDirectory() as scratch:
         program = Path(scratch) / "t.c"
         program.write_text("#include <pthread.h>\nint main(void){return 0;}\n")
-        result = subprocess.run(["gcc", *flags, "-static", "-pthread", str(program), "-o", f"{scratch}/t"],
+        result = interrupt.run(["gcc", *flags, "-static", "-pthread", str(program), "-o", f"{scratch}/t"],
                                 capture_output=True, text=True)
     detail = "ok" if result.returncode == 0 else f"cannot link static {label} programs: apt-get install gcc-multilib"
     return Finding(result.returncode == 0, f"gcc {label}", detail)

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator import interrupt
 from orchestrator.errors import GupvmError, InfrastructureError, UsageError
 from orchestrator.interrupt import handling_signals
 from orchestrator.layout import Cache
@@ -70,10 +71,10 @@ class BisectPosition:
 def git(path: Path, *args: str, env: dict[str, str] | None = None, check: bool = True,
         input_text: str | None = None) -> subprocess.CompletedProcess:
     """Run git in path; --no-optional-locks so that reading never rewrites an index."""
-    result = subprocess.run(
+    result = interrupt.run(
         ["git", "--no-optional-locks", *_QUIET, "-C", str(path), *args],
         capture_output=True, text=True, env={**os.environ, "GIT_EDITOR": "true", **(env or {})},
-        input=input_text, stdin=None if input_text is not None else subprocess.DEVNULL,
+        input=input_text, stdin=None if input_text is not None else subprocess.DEVNULL, cleanup=True,
     )
     if check and result.returncode != 0:
         raise GitError(f"git {' '.join(args)} in {path} failed: {result.stderr.strip() or result.stdout.strip()}")

@@ -8,12 +8,12 @@ shadow copy of the selftests folder, never in the tree itself.
 
 import hashlib
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from virtme.cpiowriter import CpioWriter
 
+from orchestrator import interrupt
 from orchestrator.arches import Arch
 from orchestrator.debian_archive import PrivateApt, host_codename
 from orchestrator.errors import InfrastructureError
@@ -126,7 +126,7 @@ def _busybox(arch: Arch, cache_dir: Path, log: Path) -> Path:
         raise InfrastructureError(f"no {package} in the host's Debian release ({host_codename()})")
     shutil.rmtree(root, ignore_errors=True)
     deb = apt.download(package, versions[0], root / "deb")
-    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    interrupt.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
     with log.open("a") as log_file:
         log_file.write(f"# {package} {versions[0]} unpacked into {root}\n")
     (root / COMPLETE).touch()

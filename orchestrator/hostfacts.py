@@ -4,6 +4,7 @@ import subprocess
 from functools import cache
 from pathlib import Path
 
+from orchestrator import interrupt
 from orchestrator.arches import Arch
 
 # Suite properties that must agree for two runs' timings to be compared as
@@ -22,7 +23,7 @@ def cpu_model() -> str:
 @cache
 def qemu_version(binary: str) -> str:
     try:
-        result = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
+        result = interrupt.run([binary, "--version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
     first = result.stdout.splitlines()[0] if result.stdout else "unknown"

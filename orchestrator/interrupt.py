@@ -108,19 +108,29 @@ def process_group(pid: int) -> Iterator[None]:
             _groups.discard(pid)
 
 
-def run(argv: list[str], **popen_options) -> subprocess.CompletedProcess:
-    """subprocess.run, in a process group of its own that is ended whole if gupvm is interrupted."""
-    if _received is not None:  # a worker thread must not start anything once the run is stopping
+def run(argv: list[str], *, capture_output: bool = False, input: str | bytes | None = None,
+        timeout: float | None = None, check: bool = False, cleanup: bool = False,
+        **popen_options) -> subprocess.CompletedProcess:
+    """subprocess.run, in a process group of its own that is ended whole if gupvm is interrupted or the
+    timeout passes: every program gupvm starts runs through here, so signals, groups and outputs are handled
+    the same everywhere. cleanup: it may start after a signal (git putting the user's repository back)."""
+    if _received is not None and not cleanup:  # nothing new starts once the run is stopping
         raise Interrupted(_received)
+    if capture_output:
+        popen_options.update(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if input is not None:
+        popen_options["stdin"] = subprocess.PIPE
     process = subprocess.Popen(argv, start_new_session=True, **popen_options)
     with process_group(process.pid):
         try:
-            if _received is not None:  # the signal came while it started, before the group was known
+            if _received is not None and not cleanup:  # the signal came while it started, before the group was known
                 raise Interrupted(_received)
-            stdout, stderr = process.communicate()
+            stdout, stderr = process.communicate(input, timeout=timeout)
         except BaseException:
             _end_group(process)
             raise
+    if check and process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, argv, stdout, stderr)
     return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
 
 

@@ -87,7 +87,7 @@ def _debian_source(spec: str, cache_dir: Path) -> KernelSource:
 
 
 def _installed_version(package: str) -> str:
-    result = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
+    result = interrupt.run(["dpkg-query", "-W", "-f=${Version}", package], capture_output=True, text=True)
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
@@ -125,11 +125,9 @@ def _debian_tarball_path(cache_dir: Path, package: str, version: str) -> Path:
 
 def _extract_member(deb: Path, member: str, destination: Path) -> None:
     with destination.open("wb") as out:
-        contents = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-        extract = subprocess.run(["tar", "-xO", member], stdin=contents.stdout, stdout=out, stderr=subprocess.PIPE)
-        contents.stdout.close()
-        contents.wait()
-    if contents.returncode != 0 or extract.returncode != 0:
+        extract = interrupt.run(["bash", "-o", "pipefail", "-c", 'dpkg-deb --fsys-tarfile "$1" | tar -xO "$2"', "-",
+                                 str(deb), member], stdout=out, stderr=subprocess.PIPE)
+    if extract.returncode != 0:
         raise InfrastructureError(f"{deb}: cannot extract {member}: {extract.stderr.decode(errors='replace')}")
 
 
@@ -182,9 +180,7 @@ def _user_tree(path: Path) -> KernelSource:
 
 def _git(path: Path, *args: str) -> bytes:
     # --no-optional-locks: reading the state must not rewrite the user's index.
-    return subprocess.run(
-        ["git", "--no-optional-locks", "-C", str(path), *args], check=True, capture_output=True
-    ).stdout
+    return interrupt.run(["git", "--no-optional-locks", "-C", str(path), *args], check=True, capture_output=True).stdout
 
 
 def _git_state(path: Path) -> tuple[str, str]:
