@@ -104,7 +104,8 @@ class _Session:
         tree = source.resolve(str(self.worktree.path), self.options.cache_dir)
         return dataclasses.replace(tree, identity=f"git:{self.options.repo.path}@{commit[:12]}")
 
-    def run(self, kernel: source.KernelSource, run_dir: RunDir, plan: Plan | None) -> Path:
+    def run(self, kernel: source.KernelSource, run_dir: RunDir, plan: Plan | None) -> compare.Run:
+        """One run of a side; its results read once, as compare and merge read any run's."""
         run_dir.path.mkdir(parents=True)
         run_options = pipeline.RunOptions(
             targets=self.targets(kernel, plan),
@@ -114,19 +115,19 @@ class _Session:
         )
         suites = pipeline.run(run_options, self.reporter)
         report.write_reports(suites, run_dir)
-        return run_dir.path
+        return compare.load_run(run_dir.path)
 
     def targets(self, kernel: source.KernelSource, plan: Plan | None) -> tuple[pipeline.BuildTarget, ...]:
         return pipeline.single_kernel_targets(kernel, str(self.worktree.path), self.options.requests, plan)
 
-    def build(self, label: str, commit: str) -> tuple[source.KernelSource, Path]:
+    def build(self, label: str, commit: str) -> tuple[source.KernelSource, compare.Run]:
         self.announce(f"gupvm presubmit: building {label} {commit[:12]}")
         kernel = self.source_at(commit)
         return kernel, self.run(kernel, layout.presubmit_build(self.options.out_dir, label), None)
 
 
-def _built(run_dir: Path) -> bool:
-    return all(suite["build"]["status"] == Status.PASSED for suite in compare.load_run(run_dir).suites)
+def _built(run: compare.Run) -> bool:
+    return all(suite["build"]["status"] == Status.PASSED for suite in run.suites)
 
 
 def config_lines(base_build: RunDir, head_build: RunDir, targets: tuple[pipeline.BuildTarget, ...]) -> list[str]:
@@ -142,17 +143,16 @@ def config_lines(base_build: RunDir, head_build: RunDir, targets: tuple[pipeline
 
 def _compare_boots(
     session: _Session, base: source.KernelSource, head: source.KernelSource, announce
-) -> tuple[compare.CompareResult, list[Path], list[Path]]:
+) -> tuple[compare.CompareResult, list[compare.Run], list[compare.Run]]:
     options = session.options
-    base_runs: list[Path] = []
-    head_runs: list[Path] = []
+    base_runs: list[compare.Run] = []
+    head_runs: list[compare.Run] = []
     while True:
         number = len(base_runs) + 1
         for label, kernel, runs in (("base", base, base_runs), ("head", head, head_runs)):
             announce(f"gupvm presubmit: boot {number} of {label}")
             runs.append(session.run(kernel, layout.presubmit_boot(options.out_dir, label, number), options.plan))
-        result = compare.compare([compare.load_run(path) for path in base_runs],
-                                 [compare.load_run(path) for path in head_runs], options.fail_on_slower)
+        result = compare.compare(base_runs, head_runs, options.fail_on_slower)
         if not more_boots(result, number):
             return result, base_runs, head_runs
 
@@ -167,11 +167,11 @@ def more_boots(result: compare.CompareResult, boots_per_side: int) -> bool:
             or bool(to_run_again(result.steps, boots_per_side)))
 
 
-def _check_series(session: _Session, sides: Sides, base_runs: list[Path], head_result: compare.CompareResult,
+def _check_series(session: _Session, sides: Sides, base_runs: list[compare.Run], head_result: compare.CompareResult,
                   announce) -> list[CommitCheck]:
     """Every commit of the series against the base's boots: where does a new failure first appear?"""
     repo, options = session.options.repo, session.options
-    base_outcomes = compare.step_outcomes([compare.load_run(path) for path in base_runs])
+    base_outcomes = compare.step_outcomes(base_runs)
     checks = []
     for commit in repo.series(sides.base, sides.head):
         info = repo.commit_info(commit)
@@ -185,7 +185,7 @@ def _check_series(session: _Session, sides: Sides, base_runs: list[Path], head_r
                 announce(f"gupvm presubmit: boot of {commit[:12]} {info.subject}")
                 runs.append(session.run(kernel, layout.series_boot(options.out_dir, commit, len(runs)), options.plan))
             boots = runs[1:] or runs
-            steps = classify_all(base_outcomes, compare.step_outcomes([compare.load_run(path) for path in boots]))
+            steps = classify_all(base_outcomes, compare.step_outcomes(boots))
             if not _built(build_run) or not to_run_again(steps, len(boots)):
                 break
         checks.append(CommitCheck(commit, info.subject, tuple(steps)))
@@ -224,12 +224,12 @@ def run(options: PresubmitOptions, reporter: progress.Reporter) -> tuple[int, li
         session = _Session(options, worktree, reporter)
         base, base_build = session.build("base", sides.base)
         head, head_build = session.build("head", sides.head)
-        differences = config_lines(RunDir(base_build), RunDir(head_build), session.targets(head, None))
+        differences = config_lines(RunDir(base_build.path), RunDir(head_build.path), session.targets(head, None))
         for line in differences:
             announce(line)
         checks: list[CommitCheck] = []
         if not (_built(base_build) and _built(head_build)):  # nothing to boot: the build verdicts say it all
-            result = compare.compare([compare.load_run(base_build)], [compare.load_run(head_build)])
+            result = compare.compare([base_build], [head_build])
         else:
             result, base_runs, _ = _compare_boots(session, base, head, announce)
             checks = _check_series(session, sides, base_runs, result, announce) if options.each else []
