@@ -53,7 +53,6 @@ from orchestrator.paths import write_atomically
 from orchestrator.plan import Plan, load_plan, repeated, select_steps
 from orchestrator.results import ProblemKind, Status
 
-EXIT_INFRASTRUCTURE = 3
 INFRA_ATTEMPTS = 3  # an infrastructure error is retried this often, then the bisection aborts (resumable)
 
 # tester(commit, steps, repeats): what testing the plan's named steps, each repeated in one boot, gave.

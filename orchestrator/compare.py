@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator import exit_codes
 from orchestrator.errors import UsageError
 from orchestrator.hostfacts import COMPARED_FACTS
 from orchestrator.layout import RunDir
@@ -19,7 +20,6 @@ from orchestrator.samples import METRICS
 from orchestrator.step_compare import Change, StepOutcome, StepVerdict, classify_all
 from orchestrator.timing_stats import CLOCK_POLICIES, Comparison, compare_all
 
-EXIT_CLEAN, EXIT_REGRESSED, EXIT_INFRASTRUCTURE = 0, 1, 3
 DEFAULT_CLOCK = "realtime"  # runs made before gupvm had --clock timed in real time
 
 
@@ -58,8 +58,8 @@ class CompareResult:
     @property
     def exit_code(self) -> int:
         if self.new_failures or self.slowdowns:
-            return EXIT_REGRESSED
-        return EXIT_INFRASTRUCTURE if self.base_broken else EXIT_CLEAN
+            return exit_codes.TEST_FAILED
+        return exit_codes.INFRASTRUCTURE if self.base_broken else exit_codes.PASSED
 
 
 def find_runs(path: Path) -> list[Path]:

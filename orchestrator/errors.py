@@ -3,17 +3,19 @@
 import re
 from enum import StrEnum
 
+from orchestrator import exit_codes
+
 
 class GupvmError(Exception):
     """A failure that ends the run with a one-line message and an exit code."""
 
-    exit_code = 1
+    exit_code = exit_codes.TEST_FAILED
 
 
 class UsageError(GupvmError):
     """Bad usage, bad input, or a config that cannot be satisfied."""
 
-    exit_code = 2
+    exit_code = exit_codes.BAD_INPUT
 
 
 class Blame(StrEnum):
@@ -30,7 +32,7 @@ HOST_TROUBLE = re.compile(r"No space left on device|Cannot allocate memory|Kille
 class InfrastructureError(GupvmError):
     """The build or boot machinery failed: the run could not test the kernel (exit 3)."""
 
-    exit_code = 3
+    exit_code = exit_codes.INFRASTRUCTURE
 
     def __init__(self, message: str, blame: Blame = Blame.HOST):
         super().__init__(message)

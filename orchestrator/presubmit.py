@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import compare, compare_report, layout, pipeline, progress, report, source
+from orchestrator import compare, compare_report, exit_codes, layout, pipeline, progress, report, source
 from orchestrator.arches import Arch
 from orchestrator.boot import BootLimits
 from orchestrator.config import ConfigRequest
@@ -246,5 +246,5 @@ def run(options: PresubmitOptions, reporter: progress.Reporter) -> tuple[int, li
 def exit_code(result: compare.CompareResult, checks: list[CommitCheck]) -> int:
     """A new failure anywhere in the series fails the check, even where the head itself is clean."""
     if any(check.new_failures for check in checks):
-        return compare.EXIT_REGRESSED
+        return exit_codes.TEST_FAILED
     return result.exit_code
