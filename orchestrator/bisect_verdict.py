@@ -164,6 +164,7 @@ def good_confidence(rate: float, runs: int) -> float:
 
 
 def commit_verdict(outcome: Outcome, signature: Signature, rate: float) -> CommitVerdict:
+    """Good, bad, skip, infra or weak: what one commit's runs say of the signature."""
     if outcome.stage == Stage.INFRA:
         return CommitVerdict(Judgement.INFRA, f"infrastructure: {outcome.detail}")
     if outcome.stage != Stage.TESTED:
@@ -332,6 +333,7 @@ def check_of(name: str, verdict: CommitVerdict | None, wanted: Judgement, not_ap
 
 def conclude(first_bad: str, candidates: tuple[str, ...], confidence: float, checks: tuple[Check, ...],
              bar: float = CONFIDENCE_BAR) -> Conclusion:
+    """The culprit, named only when both required checks held and no check failed, at the confidence bar."""
     if not first_bad:
         return Conclusion(Finding.CANDIDATES, f"skipped commits border the culprit: it is one of {len(candidates)}",
                           candidates=candidates, confidence=confidence, checks=checks)

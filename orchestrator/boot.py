@@ -69,6 +69,9 @@ def run_plan(
     arch: Arch, accel: str, kernel: Path, initrd: Path, plan: Plan, console_log: Path, limits: BootLimits,
     clock: Clock = CLOCKS["realtime"],
 ) -> BootRecord:
+    """Boot the kernel, follow the plan's steps on its console, and boot again after a crash or hang;
+    every step's capture, in the plan's order, each checked against the guest's own markers.
+    """
     captures: list[StepCapture] = []
     started = time.monotonic()
     boots = 0

@@ -102,6 +102,7 @@ def prune(cache_dir: Path, older_than_days: float, now: float | None = None) -> 
 
 
 def run(cache_dir: Path, action: str, older_than_days: float) -> int:
+    """gupvm cache: list the entries, or prune those not used for a while (a busy one is kept)."""
     if action == "list":
         print(listing(cache_dir))
         return 0

@@ -18,6 +18,7 @@ GUP_PIN_COUNTING_BIAS = 1024
 
 
 def check_exit(step: Step, output: StepOutput, exit_status: int) -> list[Problem]:
+    """The program exited 0."""
     if exit_status == 0:
         return []
     tail = " | ".join(output.program_output.strip().splitlines()[-3:])
@@ -27,6 +28,7 @@ def check_exit(step: Step, output: StepOutput, exit_status: int) -> list[Problem
 
 
 def splat_problem(splats: tuple[str, ...] | list[str], also: str = "") -> list[Problem]:
+    """No kernel splat was logged (also: the splat that ended a hung step)."""
     if not splats:
         return []
     sentence = f"expected no kernel splat, the kernel logged: {' | '.join(splats[:3])}"
@@ -34,6 +36,7 @@ def splat_problem(splats: tuple[str, ...] | list[str], also: str = "") -> list[P
 
 
 def check_ktap(output: StepOutput) -> list[Problem]:
+    """Every KTAP result is ok (a SKIP is ok)."""
     failed = [result for result in output.ktap if not result.ok]
     if not failed:
         return []
@@ -43,6 +46,7 @@ def check_ktap(output: StepOutput) -> list[Problem]:
 
 
 def check_counters_read(output: StepOutput) -> list[Problem]:
+    """/proc/vmstat showed both pin counters before and after."""
     missing = [name for name in (ACQUIRED, RELEASED) if output.delta(name) is None]
     if not missing:
         return []
@@ -51,6 +55,7 @@ def check_counters_read(output: StepOutput) -> list[Problem]:
 
 
 def check_balance(output: StepOutput) -> list[Problem]:
+    """Every pin acquired was released."""
     acquired, released = output.delta(ACQUIRED), output.delta(RELEASED)
     if acquired is None or released is None or acquired == released:
         return []
@@ -60,6 +65,7 @@ def check_balance(output: StepOutput) -> list[Problem]:
 
 
 def check_counters_move(step: Step, output: StepOutput) -> list[Problem]:
+    """A pin mode moves the pin counters; a get mode leaves them alone."""
     acquired, released = output.delta(ACQUIRED), output.delta(RELEASED)
     if acquired is None or released is None:
         return []
@@ -96,6 +102,7 @@ def expected_pins(invocation: GupInvocation, output: StepOutput, arch: Arch) -> 
 
 
 def check_result_lines(invocation: GupInvocation, output: StepOutput) -> list[Problem]:
+    """gup_test printed one result line per ioctl it was asked for."""
     seen = len(_result_lines(invocation, output))
     if seen == invocation.ioctls:
         return []
@@ -105,6 +112,7 @@ def check_result_lines(invocation: GupInvocation, output: StepOutput) -> list[Pr
 
 
 def check_exact_pins(expected: int | None, output: StepOutput) -> list[Problem]:
+    """Exactly one pin per base page pinned, huge pages included."""
     acquired = output.delta(ACQUIRED)
     if acquired is None or expected is None or acquired == expected:
         return []
@@ -153,6 +161,7 @@ def _dumped_page_problem(page: DumpedPage, pinned: bool) -> tuple[str, str] | No
 
 
 def figures_of(output: StepOutput) -> dict[str, str]:
+    """What the step measured, for results.json and JUnit: counter deltas, timings, dumped pages."""
     figures = {
         "acquired_delta": output.delta(ACQUIRED),
         "released_delta": output.delta(RELEASED),

@@ -88,6 +88,7 @@ def _add_compare_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line of every command; defaults come from options.py."""
     parser = _Parser(prog="gupvm", description="Build a kernel, boot it in QEMU and test GUP pinning with gup_test.")
     parser.add_argument("--version", action="version", version=f"gupvm {version('gupvm')}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -404,6 +405,7 @@ _COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The gupvm command: parse, check every option, run the command; the exit code of README's table."""
     git_codes = "--git-bisect-codes" in (sys.argv[1:] if argv is None else argv)  # a usage error aborts it too
     try:
         with interrupt.handling_signals():

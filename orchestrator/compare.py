@@ -74,6 +74,7 @@ def find_runs(path: Path) -> list[Path]:
 
 
 def load_run(path: Path) -> Run:
+    """A run directory's results.json, refused in one line when it is not one."""
     try:
         suites = json.loads(RunDir(path).results.read_text())
         if not isinstance(suites, list) or not all("properties" in suite and "steps" in suite for suite in suites):
@@ -135,6 +136,7 @@ def facts(runs: Sequence[Run]) -> dict[str, list[str]]:
 def compare(
     base_runs: Sequence[Run], head_runs: Sequence[Run], fail_on_slower: float | None = None
 ) -> CompareResult:
+    """Each step's and stage's verdict over both sides' runs, and each timing metric's, with the hosts' differences."""
     base_facts, head_facts = facts(base_runs), facts(head_runs)
     differences = {
         fact: (base_facts.get(fact, []), head_facts.get(fact, []))

@@ -34,6 +34,7 @@ class GuestTools:
 
 
 def build_guest_tools(source: KernelSource, arch: Arch, cache_dir: Path, log: Path) -> GuestTools:
+    """The guest's programs, built statically from the tree's own selftests, and busybox; cached."""
     with exclusive(Cache(cache_dir).guest_lock):
         return GuestTools(programs=_build_programs(source, arch, cache_dir, log),
                           busybox=_busybox(arch, cache_dir, log))

@@ -128,5 +128,6 @@ def kcidb_json(records: list[dict]) -> dict:
 
 
 def write(path: Path, records: list[dict]) -> None:
+    """The records as a KCIDB dataset, in one file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(kcidb_json(records), indent=2))

@@ -25,6 +25,7 @@ MISSING_MESSAGE = "missing: no shard's run directory has this cell (did its job 
 
 
 def write_manifest(run_dir: RunDir, cells: tuple[Cell, ...], ran: tuple[Cell, ...], shard: Shard | None) -> None:
+    """cells.json: the command line's cells and the ones this directory ran, for merge."""
     manifest = {
         "shard": str(shard) if shard else None,
         "cells": [{"id": cell.id, "suite": cell.suite_name} for cell in cells],

@@ -80,6 +80,7 @@ class StepOutput:
 
 
 def parse_step(step_text: str) -> StepOutput:
+    """One step's console text as what it showed: program output, KTAP, counters, dumped pages, splats."""
     sections = split_sections(step_text.replace("\r", ""))
     program_output = sections.get("output", "")
     kernel_lines = tuple(strip_timestamp(line) for line in sections.get("kmsg", "").splitlines() if line.strip())
@@ -176,4 +177,5 @@ def parse_dumped_pages(kernel_lines: tuple[str, ...] | list[str]) -> tuple[Dumpe
 
 
 def find_splats(kernel_lines: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Kernel lines that report trouble (WARNING, BUG, Oops, panic, 'is NOT dma-pinned', ...)."""
     return tuple(line for line in kernel_lines if SPLAT.search(line))

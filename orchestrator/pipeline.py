@@ -73,6 +73,11 @@ class Configured:
 
 
 def run(options: RunOptions, reporter: progress.Reporter) -> list[SuiteResult]:
+    """Configure and verify every target, then build and boot each; the suites of every cell, whatever failed.
+
+    A build or boot failure is its suite's stage result, never an exception; a signal stops the run and
+    marks what it stopped as interrupted.
+    """
     try:
         with _prepared(options, reporter) as (configured, tools):
             suites = []
@@ -121,6 +126,9 @@ def prepare_one(options: RunOptions, reporter: progress.Reporter) -> tuple[Confi
 
 
 def configure_all(options: RunOptions, reporter: progress.Reporter) -> list[Configured]:
+    """Every target's config merged and verified before any kernel is built: an unmet option stops the
+    run before the first build.
+    """
     configured = []
     for target in options.targets:
         build_dir = build.build_dir_for(options.cache_dir, target.source, target.arch, target.request.key())
@@ -135,6 +143,7 @@ def configure_all(options: RunOptions, reporter: progress.Reporter) -> list[Conf
 
 def run_target(options: RunOptions, item: Configured, tools: Future,
                reporter: progress.Reporter) -> list[SuiteResult]:
+    """One kernel built (or found kept) and each of its cells booted with its plan."""
     target = item.target
     arch, source = target.arch, target.source
     properties = {
@@ -200,6 +209,7 @@ def build_target(options: RunOptions, item: Configured, tools: Future,
 def run_cell(options: RunOptions, item: Configured, cell: Cell, plan: Plan, kernel: build.BuiltKernel,
              guest_tools: guest.GuestTools, properties: dict[str, str], build_stage: StageResult,
              reporter: progress.Reporter) -> SuiteResult:
+    """One cell: boot the kernel with the plan's steps, check each capture, and say how the boot went."""
     arch, source = item.target.arch, item.target.source
     properties["plan"] = plan.name
     commands = gup_programs.plan_commands(plan, arch, source.version, gup_programs.tree_programs(source.selftests_dir))

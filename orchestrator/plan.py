@@ -76,6 +76,7 @@ def available_plans() -> list[str]:
 
 
 def load_plan(name_or_path: str) -> Plan:
+    """A plan by name (selftests/) or file, every key checked; bad input names its key and line."""
     path = Path(name_or_path)
     if path.suffix != ".toml":
         path = PLANS_DIR / f"{name_or_path}.toml"

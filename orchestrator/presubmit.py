@@ -70,6 +70,7 @@ class CommitCheck:
 
 
 def choose_sides(repo: Repo, base_ref: str | None, head_ref: str | None) -> Sides:
+    """The base (the merge-base with --base or the upstream) and the head (the working tree or --head)."""
     if head_ref:
         head, head_label = repo.resolve(head_ref), head_ref
     else:

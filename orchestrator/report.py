@@ -111,6 +111,7 @@ def _cases(suite: SuiteResult) -> list[tuple[TestCase, dict[str, str]]]:
 
 
 def junit_xml(suites: list[SuiteResult]) -> str:
+    """JUnit XML kept to junit-10.xsd: a testsuite per suite, a testcase per stage, step and KTAP result."""
     cases = [_cases(suite) for suite in suites]
     junit_suites = [
         TestSuite(clean(suite.name), [case for case, _ in suite_cases], properties=_cleaned(suite.properties))
@@ -176,6 +177,7 @@ def verdicts_junit_xml(name: str, properties: dict[str, str], verdicts: list[Jud
 
 
 def results_json(suites: list[SuiteResult]) -> str:
+    """Everything a run found, as results.json: what compare, merge and KCIDB read back."""
     def stage_record(stage: StageResult) -> dict:
         return {"status": stage.status, "message": stage.message, "seconds": stage.seconds, "detail": stage.detail}
 
@@ -228,6 +230,7 @@ def _step_line(result: StepResult) -> str:
 
 
 def summary(suites: list[SuiteResult]) -> str:
+    """The terminal's closing lines: a line per suite and step, then the counts."""
     lines = []
     for suite in suites:
         stages = ", ".join(

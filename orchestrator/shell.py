@@ -15,6 +15,7 @@ ESCAPE = "\x1d"  # Ctrl-]
 
 
 def run(options: pipeline.RunOptions) -> int:
+    """Boot the kernel with the plan's setup and hand its console to the user; the exit code when it ends."""
     (target,) = options.targets
     (cell, plan), = target.cells
     with progress.reporter_for() as reporter:

@@ -44,6 +44,7 @@ class KernelSource:
 
 
 def resolve(spec: str | None, cache_dir: Path) -> KernelSource:
+    """A kernel source as given (a git checkout, an unpacked tree, debian:X.Y), with its identity and fingerprint."""
     spec = spec or DEFAULT_SOURCE
     if spec.startswith("debian:"):
         return _debian_source(spec.removeprefix("debian:"), cache_dir)
