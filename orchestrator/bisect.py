@@ -23,14 +23,14 @@ from orchestrator.bisect_verdict import (
     PARENT_PASSES,
     REPRO_RUNS,
     REVERT_PASSES,
+    CommitStage,
     CommitVerdict,
     Conclusion,
-    Finding,
+    Ending,
     Judgement,
     Outcome,
     Reproduction,
     Signature,
-    Stage,
     StepRun,
     check_of,
     choose_signature,
@@ -137,21 +137,21 @@ class Bisection:
         state = self.state
         if state.signature is None:
             outcome, record = self._test(state.bad, "bad end", self.steps, REPRO_RUNS)
-            if outcome.stage != Stage.TESTED:
+            if outcome.stage != CommitStage.TESTED:
                 verdict = commit_verdict(outcome, Signature(self.steps[0], ProblemKind.EXIT), 0.0)
                 self._finish_record(record, verdict.verdict, verdict.why)
-                return Conclusion(Finding.UNTESTABLE_END, f"BAD cannot be tested: {verdict.why}")
+                return Conclusion(Ending.UNTESTABLE_END, f"BAD cannot be tested: {verdict.why}")
             reproduction = choose_signature(outcome, self.steps)
             if reproduction.signature is None:
                 self._finish_record(record, Judgement.GOOD, f"not reproduced: {reproduction.runs} runs pass")
-                return Conclusion(Finding.NOT_REPRODUCED, f"not reproduced at BAD {state.bad[:12]}: all "
+                return Conclusion(Ending.NOT_REPRODUCED, f"not reproduced at BAD {state.bad[:12]}: all "
                                                     f"{reproduction.runs} runs of {', '.join(self.steps)} pass")
             runs = runs_needed(reproduction.rate, expected_good_verdicts(self._range_size()),
                                crash=reproduction.signature.kind == "crash")
             self._finish_record(record, Judgement.BAD, f"{reproduction.matching} of {reproduction.runs} runs show "
                                                f"{reproduction.signature}", reproduction)
             if runs is None:
-                return Conclusion(Finding.LOW_CONFIDENCE, f"the failure shows in {reproduction.matching} of "
+                return Conclusion(Ending.LOW_CONFIDENCE, f"the failure shows in {reproduction.matching} of "
                                                     f"{reproduction.runs} runs at BAD: too rare to reach the "
                                                     f"confidence bar within the runs a commit may take")
             state.signature, state.rate, state.runs_per_commit = reproduction.signature, reproduction.rate, runs
@@ -163,9 +163,9 @@ class Bisection:
         if self.state.record_for("good end") is None:
             verdict = self._judge(state.good, "good end")
             if verdict.matching:
-                return Conclusion(Finding.GOOD_FAILS, f"GOOD fails too: {verdict.why} at {state.good[:12]}")
+                return Conclusion(Ending.GOOD_FAILS, f"GOOD fails too: {verdict.why} at {state.good[:12]}")
             if verdict.verdict != Judgement.GOOD:
-                return Conclusion(Finding.UNTESTABLE_END, f"GOOD cannot be tested: {verdict.why}")
+                return Conclusion(Ending.UNTESTABLE_END, f"GOOD cannot be tested: {verdict.why}")
         return None
 
     def _range_size(self) -> int:
@@ -231,8 +231,8 @@ class Bisection:
             try:
                 outcome = self.tester(commit, steps, repeats)
             except InfrastructureError as error:
-                outcome = Outcome(Stage.INFRA, detail=str(error).splitlines()[0])
-            if outcome.stage != Stage.INFRA:
+                outcome = Outcome(CommitStage.INFRA, detail=str(error).splitlines()[0])
+            if outcome.stage != CommitStage.INFRA:
                 break
             self.announce(f"  {role:<20} {info.short} infrastructure error (attempt {attempt} of "
                           f"{INFRA_ATTEMPTS}): {outcome.detail}")
@@ -240,8 +240,8 @@ class Bisection:
             self.save(self.state)
             raise InfrastructureError(f"{info.short}: infrastructure failed {INFRA_ATTEMPTS} times "
                                       f"({outcome.detail}); continue with --resume once it is fixed")
-        why = outcome.detail if outcome.stage != Stage.TESTED else ""
-        entry = Record(role, commit, info.subject, Judgement.SKIP if outcome.stage != Stage.TESTED else None, why,
+        why = outcome.detail if outcome.stage != CommitStage.TESTED else ""
+        entry = Record(role, commit, info.subject, Judgement.SKIP if outcome.stage != CommitStage.TESTED else None, why,
                        build_seconds=outcome.build_seconds, boot_seconds=outcome.boot_seconds,
                        seconds=time.monotonic() - started, detail=outcome.detail)
         if record:
@@ -274,7 +274,7 @@ def closing_lines(conclusion: Conclusion, repo: Repo) -> list[str]:
     if conclusion.culprit:
         info = repo.commit_info(conclusion.culprit)
         # Only a confirmed culprit is named as one: a check that failed may mean git bisect was misled.
-        label = "first bad commit" if conclusion.outcome == Finding.CULPRIT else "unconfirmed candidate"
+        label = "first bad commit" if conclusion.outcome == Ending.CULPRIT else "unconfirmed candidate"
         lines += [f"  {label}: {info.sha} {info.subject}", f"  author: {info.author}"]
     for candidate in conclusion.candidates:
         lines.append(f"  candidate: {repo.commit_info(candidate).short} {repo.commit_info(candidate).subject}")
@@ -436,12 +436,12 @@ class KernelTester:
             )
             suite = pipeline.run(run_options, self.reporter)[0]
         except UsageError as error:  # the arguments were checked already: this tree cannot serve them
-            return Outcome(Stage.CONFIG, detail=str(error).splitlines()[0])
+            return Outcome(CommitStage.CONFIG, detail=str(error).splitlines()[0])
         except InfrastructureError as error:
-            return Outcome(Stage.INFRA, detail=str(error).splitlines()[0])
+            return Outcome(CommitStage.INFRA, detail=str(error).splitlines()[0])
         except Exception as error:  # noqa: BLE001 - a tester's own failure is infrastructure, and is retried
             (commit_run.path / layout.TRACEBACK).write_text(traceback.format_exc())
-            return Outcome(Stage.INFRA, detail=f"{type(error).__name__}: {error}")
+            return Outcome(CommitStage.INFRA, detail=f"{type(error).__name__}: {error}")
         report.write_reports([suite], commit_run)
         stage = failure_stage(suite.build, suite.boot)
         if stage is not None:
@@ -450,5 +450,5 @@ class KernelTester:
             detail = failed.message.split(";")[0] + (f": {said[0]}" if said else "")
             return Outcome(stage, detail=detail, build_seconds=suite.build.seconds,
                            boot_seconds=suite.boot.seconds)
-        return Outcome(Stage.TESTED, tuple(StepRun.of(step) for step in suite.steps), build_seconds=suite.build.seconds,
-                       boot_seconds=suite.boot.seconds)
+        return Outcome(CommitStage.TESTED, tuple(StepRun.of(step) for step in suite.steps),
+                       build_seconds=suite.build.seconds, boot_seconds=suite.boot.seconds)

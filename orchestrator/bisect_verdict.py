@@ -47,7 +47,7 @@ class Judgement(StrEnum):
     WEAK = "weak"  # one matching failure: tested again
 
 
-class Stage(StrEnum):
+class CommitStage(StrEnum):
     """How far testing a commit got."""
 
     TESTED = "tested"
@@ -130,7 +130,7 @@ class StepRun:
 class Outcome:
     """What testing one commit gave."""
 
-    stage: Stage
+    stage: CommitStage
     runs: tuple[StepRun, ...] = ()
     detail: str = ""  # the build error, boot failure, unmet option or infrastructure trouble
     build_seconds: float = 0.0
@@ -147,16 +147,16 @@ class CommitVerdict:
     other: tuple[str, ...] = ()  # different failures seen here
 
 
-def failure_stage(build: StageResult, boot: StageResult) -> Stage | None:
+def failure_stage(build: StageResult, boot: StageResult) -> CommitStage | None:
     """Why a suite could not test the kernel: the build or boot (the commit's fault), the host's, or None."""
-    for stage, result in ((Stage.BUILD, build), (Stage.BOOT, boot)):
+    for stage, result in ((CommitStage.BUILD, build), (CommitStage.BOOT, boot)):
         if result.status == Status.FAILED:
-            return stage if result.blame == Blame.KERNEL else Stage.INFRA
+            return stage if result.blame == Blame.KERNEL else CommitStage.INFRA
     return None
 
 
-_STAGE_WHY = {Stage.BUILD: "the build failed", Stage.BOOT: "the kernel did not boot",
-              Stage.CONFIG: "the config cannot be met"}
+_STAGE_WHY = {CommitStage.BUILD: "the build failed", CommitStage.BOOT: "the kernel did not boot",
+              CommitStage.CONFIG: "the config cannot be met"}
 
 
 def good_confidence(rate: float, runs: int) -> float:
@@ -165,9 +165,9 @@ def good_confidence(rate: float, runs: int) -> float:
 
 def commit_verdict(outcome: Outcome, signature: Signature, rate: float) -> CommitVerdict:
     """Good, bad, skip, infra or weak: what one commit's runs say of the signature."""
-    if outcome.stage == Stage.INFRA:
+    if outcome.stage == CommitStage.INFRA:
         return CommitVerdict(Judgement.INFRA, f"infrastructure: {outcome.detail}")
-    if outcome.stage != Stage.TESTED:
+    if outcome.stage != CommitStage.TESTED:
         why = _STAGE_WHY[outcome.stage] + (f": {outcome.detail}" if outcome.detail else "")
         return CommitVerdict(Judgement.SKIP, why)
     runs = [run for run in outcome.runs if run.step == signature.step]
@@ -194,10 +194,10 @@ def commit_verdict(outcome: Outcome, signature: Signature, rate: float) -> Commi
 
 def merge_outcomes(first: Outcome, second: Outcome) -> Outcome:
     """A weak commit tested again: both tests' runs count."""
-    if second.stage != Stage.TESTED:
+    if second.stage != CommitStage.TESTED:
         return second
-    return Outcome(Stage.TESTED, first.runs + second.runs, second.detail, first.build_seconds + second.build_seconds,
-                   first.boot_seconds + second.boot_seconds)
+    return Outcome(CommitStage.TESTED, first.runs + second.runs, second.detail,
+                   first.build_seconds + second.build_seconds, first.boot_seconds + second.boot_seconds)
 
 
 def weak_again(verdict: CommitVerdict) -> CommitVerdict:
@@ -297,7 +297,7 @@ class Check:
     detail: str = ""
 
 
-class Finding(StrEnum):
+class Ending(StrEnum):
     """How a bisection ended."""
 
     CULPRIT = "culprit"  # named and confirmed
@@ -311,7 +311,7 @@ class Finding(StrEnum):
 
 @dataclass(frozen=True)
 class Conclusion:
-    outcome: Finding
+    outcome: Ending
     message: str
     culprit: str = ""
     candidates: tuple[str, ...] = ()
@@ -320,7 +320,7 @@ class Conclusion:
 
     @property
     def exit_code(self) -> int:
-        return 0 if self.outcome == Finding.CULPRIT else 1
+        return 0 if self.outcome == Ending.CULPRIT else 1
 
 
 def check_of(name: str, verdict: CommitVerdict | None, wanted: Judgement, not_applicable: str = "") -> Check:
@@ -335,17 +335,17 @@ def conclude(first_bad: str, candidates: tuple[str, ...], confidence: float, che
              bar: float = CONFIDENCE_BAR) -> Conclusion:
     """The culprit, named only when both required checks held and no check failed, at the confidence bar."""
     if not first_bad:
-        return Conclusion(Finding.CANDIDATES, f"skipped commits border the culprit: it is one of {len(candidates)}",
+        return Conclusion(Ending.CANDIDATES, f"skipped commits border the culprit: it is one of {len(candidates)}",
                           candidates=candidates, confidence=confidence, checks=checks)
     if confidence < bar:
-        return Conclusion(Finding.LOW_CONFIDENCE, f"confidence {confidence:.3f} is below {bar}: no culprit named",
+        return Conclusion(Ending.LOW_CONFIDENCE, f"confidence {confidence:.3f} is below {bar}: no culprit named",
                           candidates=(first_bad,), confidence=confidence, checks=checks)
     failed = [check.name for check in checks if check.status == CheckStatus.FAILED]
     held = {check.name for check in checks if check.status == CheckStatus.HELD}
     missing = [name for name in REQUIRED_CHECKS if name not in held]
     if failed or missing:
         names = ", ".join(failed + [f"{name}: not run" for name in missing if name not in failed])
-        return Conclusion(Finding.UNCONFIRMED, f"first bad commit found but not confirmed ({names})",
+        return Conclusion(Ending.UNCONFIRMED, f"first bad commit found but not confirmed ({names})",
                           culprit=first_bad, confidence=confidence, checks=checks)
-    return Conclusion(Finding.CULPRIT, "first bad commit found and confirmed", culprit=first_bad,
+    return Conclusion(Ending.CULPRIT, "first bad commit found and confirmed", culprit=first_bad,
                       confidence=confidence, checks=checks)

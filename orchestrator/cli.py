@@ -32,7 +32,7 @@ from orchestrator import (
     source,
 )
 from orchestrator.arches import DEFAULT_ARCH, all_arches, select_arches
-from orchestrator.bisect_verdict import Stage, failure_stage
+from orchestrator.bisect_verdict import CommitStage, failure_stage
 from orchestrator.config import ConfigRequest
 from orchestrator.errors import GupvmError, UsageError
 from orchestrator.gitrepo import Repo
@@ -335,7 +335,7 @@ def git_bisect_code(suites: list[SuiteResult], report_failed: bool) -> int:
     """A run that could not test the kernel, as `git bisect run` takes it: the commit's own build or boot
     failure is 125 (skip it), the host's trouble 128 (stop the bisection)."""
     stages = {failure_stage(suite.build, suite.boot) for suite in suites} - {None}
-    return GIT_CANNOT_TEST if stages and Stage.INFRA not in stages and not report_failed else GIT_ABORT
+    return GIT_CANNOT_TEST if stages and CommitStage.INFRA not in stages and not report_failed else GIT_ABORT
 
 
 def _merge(args: argparse.Namespace) -> int:
