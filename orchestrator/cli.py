@@ -313,7 +313,7 @@ def _run(args: argparse.Namespace) -> int:
             report_failed, junit_path = True, run.junit
         merge.write_manifest(run, selection.every, selection.mine, selection.shard)
         if getattr(args, "kcidb", None):
-            kcidb.write(args.kcidb, json.loads(report.results_json(suites)))
+            kcidb.write(args.kcidb, report.records(suites))
         print(report.summary(suites))
         print(f"gupvm: results in {run_dir}, JUnit in {junit_path}", flush=True)
     return run_exit_code(suites, signum=interrupt.received(), report_failed=report_failed, git_codes=git_codes)

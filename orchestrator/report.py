@@ -178,6 +178,11 @@ def verdicts_junit_xml(name: str, properties: dict[str, str], verdicts: list[Jud
 
 def results_json(suites: list[SuiteResult]) -> str:
     """Everything a run found, as results.json: what compare, merge and KCIDB read back."""
+    return json.dumps(records(suites), indent=2, allow_nan=False)
+
+
+def records(suites: list[SuiteResult]) -> list[dict]:
+    """The suites as results.json's records, for a reader in the same process (KCIDB) and for the file."""
     def stage_record(stage: StageResult) -> dict:
         return {"status": stage.status, "message": stage.message, "seconds": stage.seconds, "detail": stage.detail}
 
@@ -196,20 +201,16 @@ def results_json(suites: list[SuiteResult]) -> str:
             "console": result.console,
         }
 
-    return json.dumps(
-        _cleaned([
-            {
-                "name": suite.name,
-                "properties": suite.properties,
-                "build": stage_record(suite.build),
-                "boot": stage_record(suite.boot),
-                "steps": [step_record(step) for step in suite.steps],
-            }
-            for suite in suites
-        ]),
-        indent=2,
-        allow_nan=False,
-    )
+    return _cleaned([
+        {
+            "name": suite.name,
+            "properties": suite.properties,
+            "build": stage_record(suite.build),
+            "boot": stage_record(suite.boot),
+            "steps": [step_record(step) for step in suite.steps],
+        }
+        for suite in suites
+    ])
 
 
 _LABELS = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.CRASHED: "CRASH", Status.TIMEOUT: "TIMEOUT",
