@@ -52,3 +52,15 @@ def test_a_new_failure_is_run_again_before_it_is_blamed():
     verdicts = [classify("s", [P], [F]), classify("t", [P], [P])]
     assert to_run_again(verdicts, head_runs=1) == ["s"]
     assert to_run_again(verdicts, head_runs=2) == []
+
+
+@pytest.mark.parametrize("base, head, summaries, detail", [
+    ([], [P], ("skipped", "passed 1/1"), "skipped on base only: not run on base"),
+    ([P], [], ("passed 1/1", "skipped"), "skipped on head only: not run on head"),
+    ([P, P], [P], ("passed 2/2", "passed 1/1"), ""),
+    ([P, F], [P, P], ("failed 1/2", "passed 2/2"), "flaky on base: expected exactly 32768 pins, "
+                                                   "nr_foll_pin_acquired rose by 0"),
+])
+def test_what_a_reviewer_reads_of_each_side(base, head, summaries, detail):
+    verdict = classify("s", base, head)
+    assert (verdict.base, verdict.head) == summaries and verdict.detail == detail
