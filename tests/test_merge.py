@@ -61,6 +61,25 @@ def test_a_missing_cell_is_an_error_and_exits_like_a_failed_boot(tmp_path: Path,
     suite = root.find(f"testsuite[@name='{missing.suite_name}']")
     assert suite.find("testcase/error").get("type") == "missing"
     assert root.get("errors") == "1"
+    assert [record["name"] for record in json.loads((tmp_path / "merged/results.json").read_text())] == \
+        [cell.suite_name for cell in CELLS if cell != missing]  # the cells after the missing one are all there
+    manifest = json.loads((tmp_path / "merged/cells.json").read_text())
+    assert manifest == {"shard": None, "cells": [{"id": cell.id, "suite": cell.suite_name} for cell in CELLS],
+                        "ran": [cell.id for cell in CELLS if cell != missing], "missing": [missing.id]}
+    assert line.endswith(f"into {tmp_path / 'merged'}; missing: {missing.id}")
+
+
+def test_an_empty_directory_takes_a_merge(tmp_path: Path, suite_of):
+    (tmp_path / "merged").mkdir()
+    dirs = [shard_dir(tmp_path, suite_of, index, 3) for index in (1, 2, 3)]
+    assert merge_runs(tmp_path / "merged", dirs)[0] == 0
+
+
+def test_a_shards_manifest_says_which_cells_it_ran_of_all(tmp_path: Path, suite_of):
+    run_dir = shard_dir(tmp_path, suite_of, 2, 3)
+    manifest = json.loads(RunDir(run_dir).manifest.read_text())
+    assert manifest == {"shard": "2/3", "cells": [{"id": cell.id, "suite": cell.suite_name} for cell in CELLS],
+                        "ran": [cell.id for cell in shard_cells(CELLS, Shard(2, 3))]}
 
 
 def test_a_failed_boot_in_one_shard_is_infrastructure(tmp_path: Path, suite_of):
