@@ -13,7 +13,7 @@ from orchestrator.cells import Shard, product, shard_cells
 from orchestrator.check import check_step
 from orchestrator.errors import UsageError
 from orchestrator.layout import RunDir
-from orchestrator.merge import merge_runs, write_manifest
+from orchestrator.merge import MISSING_MESSAGE, merge_runs, write_manifest
 from orchestrator.report import write_reports
 from orchestrator.results import StageResult, Status, SuiteResult
 
@@ -135,3 +135,24 @@ def test_the_jobs_of_a_ci_matrix_merge_the_union_of_their_command_lines(tmp_path
     root = ElementTree.parse(tmp_path / "merged/junit.xml").getroot()
     assert [suite.get("name") for suite in root.findall("testsuite")] == [
         "gupvm.debian-6_1.x86_64.smoke", "gupvm.debian-6_1.i386.smoke"]
+
+
+def test_the_merged_junit_adds_up_its_suites_and_a_missing_cell_is_one_error(tmp_path: Path, suite_of):
+    dirs = [shard_dir(tmp_path, suite_of, index, 3, boot="failed" if index == 3 else "passed") for index in (1, 3)]
+    merge_runs(tmp_path / "merged", dirs)
+    text = (tmp_path / "merged/junit.xml").read_text()
+    assert text.startswith("<?xml version='1.0' encoding='utf-8'?>")
+    root = ElementTree.fromstring(text)
+    suites = root.findall("testsuite")
+    for attribute in ("tests", "failures", "errors"):
+        assert root.get(attribute) == str(sum(int(suite.get(attribute, "0")) for suite in suites)), attribute
+    assert int(root.get("failures")) >= 1 and int(root.get("errors")) == 1  # the failed boot; the missing cell
+    assert root.get("time") == f"{sum(float(suite.get('time', '0')) for suite in suites):.3f}"
+    assert float(root.get("time")) > 0
+    missing = shard_cells(CELLS, Shard(2, 3))[0]
+    suite = root.find(f"testsuite[@name='{missing.suite_name}']")
+    assert suite.attrib == {"name": missing.suite_name, "tests": "1", "failures": "0", "errors": "1", "skipped": "0",
+                            "time": "0"}
+    (case,) = suite.findall("testcase")
+    assert case.attrib == {"name": "cell", "classname": missing.suite_name, "time": "0"}
+    assert case.find("error").attrib == {"type": "missing", "message": MISSING_MESSAGE}
