@@ -82,14 +82,6 @@ def normalize_splat(line: str) -> str:
     return " ".join(line.split())
 
 
-# How a problem's subjects become a signature's detail: splat lines are normalized, KTAP titles lose their
-# numbers and make one signature together, a crash or timeout has at most one.
-_DETAIL = {
-    ProblemKind.SPLAT: normalize_splat,
-    ProblemKind.CRASH: normalize_splat,
-}
-
-
 def failures_of(result: StepResult) -> tuple[Signature, ...]:
     """Every way a step result failed, most telling first; empty when it passed or did not run.
 
@@ -99,12 +91,12 @@ def failures_of(result: StepResult) -> tuple[Signature, ...]:
     name = base_name(result.step.name)
     found: list[Signature] = []
     for problem in result.problems:
+        # A signature per subject: splat lines normalized; a step's failed KTAP titles, numbers dropped, as one.
         if problem.kind == ProblemKind.KTAP:
             details = ["; ".join(sorted({_NUMBER.sub("N", title) for title in problem.about}))]
-        elif problem.kind in (ProblemKind.CRASH, ProblemKind.TIMEOUT):
-            details = [normalize_splat(problem.about[0]) if problem.about else ""]
         else:
-            details = [_DETAIL.get(problem.kind, str)(subject) for subject in problem.about] or [""]
+            details = [normalize_splat(subject) if problem.kind in (ProblemKind.SPLAT, ProblemKind.CRASH) else subject
+                       for subject in problem.about] or [""]
         for detail in details:
             signature = Signature(name, problem.kind, detail)
             if signature not in found:
