@@ -26,7 +26,7 @@ def replay(console_log: Path, plan: Plan, tmp_path: Path) -> list[StepCapture]:
         boot_file = tmp_path / f"boot-{number}.log"
         boot_file.write_text(text)
         # The sleep keeps the console open after the log, as a hung guest would.
-        child = pexpect.spawn("sh", ["-c", f"cat '{boot_file}'; sleep 60"], encoding="utf-8", timeout=10)
+        child = pexpect.spawn("sh", ["-c", f"cat '{boot_file}'; exec sleep 60"], encoding="utf-8", timeout=10)
         try:
             wait_ready(child, 10, boot_file)
             follow_steps(child, plan, captures, time.monotonic() + 60)

@@ -37,7 +37,7 @@ def test_panic_and_hang_end_their_steps_and_later_boots_resume(recovery_61, data
 def follow_in_two_pieces(first: str, rest: str, timeout: float):
     """One step's console text in two writes a second apart, as a loaded host's console delivers it."""
     plan = Plan("pieces", "", (Step(name="step", program="sh", args=("-c", "true"), expect="get", timeout=timeout),))
-    text = f"printf '@@gupvm step-begin 1 step\\r\\r\\n{first}'; sleep 1; printf '{rest}'; sleep 60"
+    text = f"printf '@@gupvm step-begin 1 step\\r\\r\\n{first}'; sleep 1; printf '{rest}'; exec sleep 60"
     child = pexpect.spawn("sh", ["-c", text], encoding="utf-8")
     captures = []
     try:
