@@ -11,7 +11,7 @@ import argparse
 import math
 from pathlib import Path
 
-from orchestrator import bisect, preflight
+from orchestrator import bisect, preflight, source
 from orchestrator.arches import DEFAULT_ARCH, select_arches
 from orchestrator.boot import BootLimits
 from orchestrator.errors import UsageError
@@ -61,6 +61,10 @@ def check(args: argparse.Namespace) -> None:
         for spec in kernel_specs(args):
             if not spec.startswith("debian:"):
                 preflight.kbuild_safe("--kernel-src", Path(spec).expanduser())
+                # Bisect and presubmit check their repository; for git bisect run, a tree gupvm cannot test
+                # is an answer (skip this commit), not bad input.
+                if args.command in ("run", "build", "shell") and not given.get("git_bisect_codes"):
+                    source.check_tree(Path(spec).expanduser())
 
 
 def add_limit_options(parser: argparse.ArgumentParser, run: bool = True) -> None:

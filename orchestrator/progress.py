@@ -274,5 +274,8 @@ def interactive(stream: TextIO, environ: Mapping[str, str]) -> bool:
     return stream.isatty() and not environ.get("CI") and environ.get("TERM", "") not in ("", "dumb", "unknown")
 
 
-def reporter_for(stream: TextIO = sys.stdout, environ: Mapping[str, str] = os.environ) -> Reporter:
+def reporter_for(stream: TextIO | None = None, environ: Mapping[str, str] = os.environ) -> Reporter:
+    """A reporter on stream, by default the standard output of the moment (not of the import: a test's
+    capture, or mutmut's, replaces it)."""
+    stream = stream or sys.stdout
     return LiveReporter(stream) if interactive(stream, environ) else LineReporter(stream)

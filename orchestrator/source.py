@@ -151,7 +151,8 @@ def _unpack(tarball: Path, destination: Path) -> None:
     scratch.rename(destination)
 
 
-def _user_tree(path: Path) -> KernelSource:
+def check_tree(path: Path) -> Path:
+    """A tree given by path, refused before any work unless gupvm can build and test it; resolved."""
     if not path.is_dir():
         raise UsageError(
             f"--kernel-src {path}: no such directory; "
@@ -169,6 +170,11 @@ def _user_tree(path: Path) -> KernelSource:
             f"--kernel-src {path}: the tree was configured in place, which out-of-tree builds refuse; "
             "run 'make mrproper' in it"
         )
+    return path
+
+
+def _user_tree(path: Path) -> KernelSource:
+    path = check_tree(path)
     identity, fingerprint = _git_state(path) if (path / ".git").exists() else _stat_state(path)
     return KernelSource(
         path=path,
