@@ -27,7 +27,7 @@ class Arch:
     console: str
     kernel_args: tuple[str, ...]
     guest_cflags: tuple[str, ...]
-    busybox_deb_arch: str
+    deb_arch: str  # the guest's Debian architecture: its busybox-static and static libraries
     bits: int
     pae: bool
     page_size: int

@@ -370,7 +370,8 @@ def run_command(request: BisectRequest, place: Workplace, new_run_dir: Callable[
     arch = arches[0]
     plan = load_plan(request.plan)
     steps = select_steps(plan, request.step)
-    config_request = ConfigRequest.for_arch(arch, [Path(path) for path in request.kconfig], list(request.kconfig_add))
+    config_request = ConfigRequest.for_plans(arch, [Path(path) for path in request.kconfig], list(request.kconfig_add),
+                                             (steps,))
     repo = Repo(Path(request.kernel_src))
     good, bad = repo.resolve(request.good), repo.resolve(request.bad)
     if good == bad or not repo.is_ancestor(good, bad):

@@ -67,7 +67,7 @@ class BootRecord:
 
 def run_plan(
     arch: Arch, accel: str, kernel: Path, initrd: Path, plan: Plan, console_log: Path, limits: BootLimits,
-    clock: Clock = CLOCKS["realtime"],
+    clock: Clock = CLOCKS["realtime"], kernel_args: tuple[str, ...] = (),
 ) -> BootRecord:
     """Boot the kernel, follow the plan's steps on its console, and boot again after a crash or hang;
     every step's capture, in the plan's order, each checked against the guest's own markers.
@@ -83,7 +83,7 @@ def run_plan(
                 boots += 1
                 first = len(captures) + 1
                 command = qemu_command(arch, accel, kernel, initrd,
-                                       kernel_command_line(arch, f"gupvm.first={first}"), clock)
+                                       kernel_command_line(arch, *kernel_args, f"gupvm.first={first}"), clock)
                 log.write(f"\n===== gupvm boot {boots}: {' '.join(command)}\n")
                 log.flush()
                 with running(command, logfile=log) as child:

@@ -230,8 +230,7 @@ def _plans(args: argparse.Namespace, selection: _Selection) -> dict[str, Plan]:
 def _options(args: argparse.Namespace, selection: _Selection, plans: dict[str, Plan],
              reporter: progress.Reporter) -> pipeline.RunOptions:
     """What runs where: this shard's cells grouped by kernel build, the sources resolved, a fresh run directory."""
-    plan_options = tuple(dict.fromkeys(option for plan in plans.values() for option in plan.kconfig))
-    requests = {arch.name: (arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add, plan_options))
+    requests = {arch.name: (arch, ConfigRequest.for_plans(arch, args.kconfig, args.kconfig_add, tuple(plans.values())))
                 for arch in select_arches(args.arch)}
     preflight.host_tools([arch for arch, _ in requests.values()], boots=bool(plans))
     preflight.free_disk(args.cache_dir)
@@ -370,13 +369,14 @@ def _presubmit(args: argparse.Namespace) -> int:
     if not args.kernel_src or args.kernel_src.startswith("debian:"):
         raise UsageError("presubmit needs --kernel-src PATH, a git checkout of the kernel")
     repo = Repo(Path(args.kernel_src))
+    plan = samples.with_samples(load_plan(args.plan), args.samples)
     chosen = presubmit.PresubmitOptions(
         repo=repo,
         sides=presubmit.choose_sides(repo, args.base, args.head),
         each=args.each,
-        requests=tuple((arch, ConfigRequest.for_arch(arch, args.kconfig, args.kconfig_add))
+        requests=tuple((arch, ConfigRequest.for_plans(arch, args.kconfig, args.kconfig_add, (plan,)))
                        for arch in select_arches(args.arch)),
-        plan=samples.with_samples(load_plan(args.plan), args.samples),
+        plan=plan,
         jobs=args.jobs,
         accel=args.accel,
         clock=args.clock,

@@ -18,9 +18,11 @@ from pathlib import Path
 
 from orchestrator.arches import Arch
 from orchestrator.errors import UsageError
+from orchestrator.features import Feature
 from orchestrator.kconfig import OPTION_LINE, Mismatch, parse_config, verify
 from orchestrator.layout import Cache
 from orchestrator.paths import KCONFIGS_DIR, write_atomically
+from orchestrator.plan import Plan
 from orchestrator.source import KernelSource, version_key
 from orchestrator.tools import run_logged
 
@@ -108,10 +110,20 @@ class ConfigRequest:
     additions: tuple[str, ...]
     checks: tuple[tuple[str, ...], ...] = ()  # each satisfied by any one of its CONFIG_X=value choices
     plan_options: tuple[str, ...] = ()  # what the plan's steps need, verified like gupvm's own
+    features: tuple[Feature, ...] = ()  # what the plan's steps need of the kernel, where the tree has it
+
+    @classmethod
+    def for_plans(cls, arch: Arch, user_fragments: list[Path], additions: list[str],
+                  plans: tuple[Plan, ...]) -> "ConfigRequest":
+        """What a kernel that runs these plans needs: each plan's options and features."""
+        return cls.for_arch(arch, user_fragments, additions,
+                            tuple(dict.fromkeys(option for plan in plans for option in plan.kconfig)),
+                            tuple(dict.fromkeys(feature for plan in plans for feature in plan.features)))
 
     @classmethod
     def for_arch(
-        cls, arch: Arch, user_fragments: list[Path], additions: list[str], plan_options: tuple[str, ...] = ()
+        cls, arch: Arch, user_fragments: list[Path], additions: list[str], plan_options: tuple[str, ...] = (),
+        features: tuple[Feature, ...] = (),
     ) -> "ConfigRequest":
         for fragment in user_fragments:
             check_fragment(fragment)
@@ -122,7 +134,7 @@ class ConfigRequest:
                 )
         own = (KCONFIGS_DIR / arch.kconfig_fragment, GUP_FRAGMENT)
         return cls(own=own, user=tuple(user_fragments), additions=tuple(additions), checks=arch.config_checks,
-                   plan_options=tuple(plan_options))
+                   plan_options=tuple(plan_options), features=tuple(features))
 
     @property
     def fragments(self) -> tuple[Path, ...]:
@@ -131,6 +143,12 @@ class ConfigRequest:
     @property
     def has_user_options(self) -> bool:
         return bool(self.user or self.additions)
+
+    def on_tree(self, symbols: frozenset[str], version: str) -> "ConfigRequest":
+        """The request as this tree can meet it: the options of each feature the tree has, after the plan's."""
+        gaps = feature_gaps(self.features, symbols, version)
+        had = [line for feature in self.features if feature.name not in gaps for line in feature.kconfig]
+        return dataclasses.replace(self, plan_options=tuple(dict.fromkeys((*self.plan_options, *had))), features=())
 
     def own_only(self) -> "ConfigRequest":
         """gupvm's fragments and the plan's options, without the user's."""
@@ -167,7 +185,24 @@ class ConfigRequest:
         """The same for requests that ask the same of the final .config, however they ask it
         (a plan's options or --kconfig-add, a fragment or another): they merge to the same config."""
         wanted = sorted(self.requested().items())
-        return hashlib.sha256(repr((wanted, self.checks)).encode()).hexdigest()
+        features = sorted(line for feature in self.features for line in feature.kconfig)
+        return hashlib.sha256(repr((wanted, self.checks) + ((features,) if features else ())).encode()).hexdigest()
+
+
+def feature_gaps(features: tuple[Feature, ...], symbols: frozenset[str], version: str) -> dict[str, str]:
+    """Each feature this tree cannot have, and why: the options it sets that the tree's Kconfig does not define."""
+    gaps = {}
+    for feature in features:
+        if missing := [option for option in feature.options_set if tree_name(option, symbols, version) not in symbols]:
+            gaps[feature.name] = f"this tree has no {', '.join(missing)}"
+    return gaps
+
+
+def kernel_features(source: KernelSource, wanted: tuple[Feature, ...]) -> tuple[tuple[Feature, ...], dict[str, str]]:
+    """The wanted features this tree has (and so its kernel, since the config verifies them), and why it lacks
+    each of the others."""
+    gaps = feature_gaps(wanted, kconfig_symbols(source.path, source.fingerprint), source.version)
+    return tuple(feature for feature in wanted if feature.name not in gaps), gaps
 
 
 def check_fragment(fragment: Path) -> None:
@@ -221,6 +256,7 @@ def configure(
     """
     symbols = kconfig_symbols(source.path, source.fingerprint)
     cache_key = hashlib.sha256(f"{source.fingerprint}\0{arch.name}\0{request.key()}".encode()).hexdigest()[:24]
+    request = request.on_tree(symbols, source.version)
     cached = Cache(cache_dir).configs / f"{cache_key}.config"
     from_cache = cached.is_file()
     if from_cache:

@@ -36,15 +36,32 @@ class GuestTools:
 def build_guest_tools(source: KernelSource, arch: Arch, cache_dir: Path, log: Path) -> GuestTools:
     """The guest's programs, built statically from the tree's own selftests, and busybox; cached."""
     with exclusive(Cache(cache_dir).guest_lock):
-        return GuestTools(programs=_build_programs(source, arch, cache_dir, log),
-                          busybox=_busybox(arch, cache_dir, log))
+        libraries = tuple(_guest_deb(package, arch, cache_dir, log) for package in LIBRARY_PACKAGES)
+        return GuestTools(programs=_build_programs(source, arch, libraries, cache_dir, log),
+                          busybox=_guest_deb("busybox-static", arch, cache_dir, log) / "bin/busybox")
 
 
-def _build_programs(source: KernelSource, arch: Arch, cache_dir: Path, log: Path) -> dict[str, Path]:
-    key = _inputs_key(source, arch)
+# Static libraries that selftests link (their Makefile's LDLIBS): liburing for
+# the io_uring cases of cow and gup_longterm (compiled out without it), libcap
+# for memfd_secret, libnuma for migration.
+LIBRARY_PACKAGES = ("liburing-dev", "libcap-dev", "libnuma-dev")
+
+
+def _library_flags(libraries: tuple[Path, ...]) -> list[str]:
+    """Compiler flags that find the unpacked libraries' headers and static archives."""
+    flags = []
+    for root in libraries:
+        flags.append(f"-isystem {root}/usr/include")
+        flags += sorted({f"-L{archive.parent}" for archive in root.glob("usr/lib/**/*.a")})
+    return flags
+
+
+def _build_programs(source: KernelSource, arch: Arch, libraries: tuple[Path, ...], cache_dir: Path,
+                    log: Path) -> dict[str, Path]:
+    key = _inputs_key(source, arch, libraries)
     root = Cache(cache_dir).guest_programs / f"{arch.make_arch}-{key}"  # i386 and i386-pae share one
     output = root / "bin"
-    # Whichever the tree has: gup_benchmark (5.10) or gup_test, and gup_longterm from 6.5.
+    # Whichever the tree has: gup_benchmark (5.10) or gup_test, gup_longterm from 6.5, cow from 6.2, ...
     wanted = [kind.name for kind in program_kinds().values() if (source.selftests_dir / kind.source).is_file()]
     built = {name: output / name for name in wanted}
     if (root / COMPLETE).is_file() and all(path.is_file() for path in built.values()):
@@ -67,7 +84,8 @@ def _build_programs(source: KernelSource, arch: Arch, cache_dir: Path, log: Path
             # EXTRA_CFLAGS; and 5.10's lib.mk would install headers into the
             # tree unless told they are installed.
             f"KHDR_INCLUDES=-isystem {headers}/usr/include", "KSFT_KHDR_INSTALL_DONE=1",
-            "EXTRA_CFLAGS=" + " ".join(["-static", f"-isystem {headers}/usr/include", *arch.guest_cflags]),
+            "EXTRA_CFLAGS=" + " ".join(["-static", f"-isystem {headers}/usr/include", *_library_flags(libraries),
+                                        *arch.guest_cflags]),
             *map(str, built.values()),
         ],
         what=f"building {', '.join(wanted)} ({arch.name})",
@@ -78,10 +96,13 @@ def _build_programs(source: KernelSource, arch: Arch, cache_dir: Path, log: Path
     return built
 
 
-def _inputs_key(source: KernelSource, arch: Arch) -> str:
+def _inputs_key(source: KernelSource, arch: Arch, libraries: tuple[Path, ...]) -> str:
     """A hash of what the programs are built from, so another commit of the tree reuses them if it left these be:
-    the selftests folder, the selftests' own top-level files (lib.mk, kselftest.h), and the uapi headers."""
-    digest = hashlib.sha256(f"{arch.make_arch}\0{arch.guest_cflags}".encode())
+    the selftests folder, the selftests' own top-level files (lib.mk, kselftest.h), the uapi headers and the
+    libraries' packages."""
+    digest = hashlib.sha256(f"{arch.make_arch}\0{arch.guest_cflags}\0{[root.name for root in libraries]}".encode())
+    for root in libraries:
+        digest.update((root / PACKAGE_VERSION).read_bytes())
     selftests = source.selftests_dir
     inputs = [*sorted(path for path in selftests.parent.iterdir() if path.is_file())]
     source_arch = Path(arch.kernel_image).parts[1]  # the kernel's SRCARCH: arch/x86/boot/bzImage -> x86
@@ -111,27 +132,30 @@ def _shadow_selftests(source: KernelSource, shadow_root: Path) -> Path:
     return here
 
 
-def _busybox(arch: Arch, cache_dir: Path, log: Path) -> Path:
-    """busybox-static of the guest's arch, from the host's Debian release (through gupvm's private apt state,
-    since the package cannot be installed for two arches at once)."""
-    root = Cache(cache_dir).busybox / arch.busybox_deb_arch
-    binary = root / "bin/busybox"
+PACKAGE_VERSION = "gupvm-package-version"
+
+
+def _guest_deb(package: str, arch: Arch, cache_dir: Path, log: Path) -> Path:
+    """A package of the guest's Debian arch from the host's Debian release, unpacked; through gupvm's private apt
+    state, since the host cannot install a package for two arches at once."""
+    root = Cache(cache_dir).guest_debs / f"{package}_{arch.deb_arch}"
     if (root / COMPLETE).is_file():
         mark_used(root)
-        return binary
-    package = f"busybox-static:{arch.busybox_deb_arch}"
+        return root
+    wanted = f"{package}:{arch.deb_arch}"
     apt = PrivateApt(cache_dir)
     apt.update()
-    versions = apt.versions(package, suite=host_codename())
+    versions = apt.versions(wanted, suite=host_codename())
     if not versions:
-        raise InfrastructureError(f"no {package} in the host's Debian release ({host_codename()})")
+        raise InfrastructureError(f"no {wanted} in the host's Debian release ({host_codename()})")
     shutil.rmtree(root, ignore_errors=True)
-    deb = apt.download(package, versions[0], root / "deb")
+    deb = apt.download(wanted, versions[0], root / "deb")
     interrupt.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    (root / PACKAGE_VERSION).write_text(f"{wanted} {versions[0]}\n")
     with log.open("a") as log_file:
-        log_file.write(f"# {package} {versions[0]} unpacked into {root}\n")
+        log_file.write(f"# {wanted} {versions[0]} unpacked into {root}\n")
     (root / COMPLETE).touch()
-    return binary
+    return root
 
 
 def write_initramfs(tools: GuestTools, init_script: str, destination: Path) -> None:

@@ -129,13 +129,36 @@ def as_planned(program: str, args: tuple[str, ...]) -> StepCommand:
     return StepCommand(program, args, program_kinds().get(program))
 
 
-def plan_commands(plan: "Plan", arch: "Arch", kernel_version: str,
-                  available: dict[str, TreeProgram]) -> tuple[StepCommand, ...]:
-    """For each step of the plan, what runs on this tree and arch, or why the step is skipped."""
+_FOLL_LONGTERM = re.compile(r"\bFOLL_LONGTERM\b\s*=?\s*\(?\s*(0x[0-9a-fA-F]+|\d+(?:\s*<<\s*\d+)?)")
+
+
+def tree_values(source_path: Path) -> dict[str, str]:
+    """Values of the tree that plans name by placeholder: {foll_longterm}, gup_test's -F bit for FOLL_LONGTERM
+    (0x10000 until 6.2, an enum's 1 << 8 since)."""
+    for header in ("include/linux/mm_types.h", "include/linux/mm.h"):
+        path = source_path / header
+        if path.is_file() and (match := _FOLL_LONGTERM.search(path.read_text(errors="replace"))):
+            value, _, shift = match.group(1).partition("<<")
+            return {"foll_longterm": hex(int(value, 0) << int(shift or 0))}
+    return {}
+
+
+def plan_commands(plan: "Plan", arch: "Arch", kernel_version: str, available: dict[str, TreeProgram],
+                  feature_gaps: dict[str, str] | None = None,
+                  values: dict[str, str] | None = None) -> tuple[StepCommand, ...]:
+    """For each step of the plan, what runs on this tree and arch, or why the step is skipped.
+    feature_gaps: each kernel feature this tree lacks, and why; values: the tree's (tree_values)."""
     commands = []
     for step in plan.steps:
-        command = step_command(step.program, step.args_for(arch), available)
-        if reason := step.skip_reason(kernel_version):
+        try:
+            args = step.args_for(arch, values)
+        except KeyError as missing:
+            commands.append(StepCommand(step.program, step.args, None, f"this tree defines no {missing.args[0]}"))
+            continue
+        command = step_command(step.program, args, available)
+        lacking = [f"needs {need}: {(feature_gaps or {})[need]}" for need in step.requires
+                   if need in (feature_gaps or {})]
+        if reason := step.skip_reason(kernel_version) or "; ".join(lacking):
             command = dataclasses.replace(command, skip_reason=reason)
         commands.append(command)
     return tuple(commands)

@@ -87,7 +87,8 @@ class Cache:
     def entry_folders(self) -> dict[Path, str]:
         """The folders whose entries `gupvm cache` lists and prunes, with what a user calls an entry."""
         return {self.sources: "unpacked source tree", self.tarballs: "fetched source tarball",
-                self.builds: "build directory", self.guest_programs: "guest programs", self.busybox: "busybox",
+                self.builds: "build directory", self.guest_programs: "guest programs",
+                self.guest_debs: "Debian package of the guest's arch",
                 self.configs: "verified .config", self.kernels: "kept kernel", self.worktrees: "bisect worktree",
                 self.kept_checkouts: "presubmit checkout", self.apt: "private apt state"}
 
@@ -112,8 +113,9 @@ class Cache:
         return self.root / "guest.lock"
 
     @property
-    def busybox(self) -> Path:
-        return self.root / "busybox"
+    def guest_debs(self) -> Path:
+        """Packages of the guest's Debian arch, unpacked: busybox-static, the selftests' static libraries."""
+        return self.root / "guest-debs"
 
     @property
     def configs(self) -> Path:

@@ -1,7 +1,7 @@
 """Parsers: from one step's console text to what happened. Pure functions over text."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from orchestrator.protocol import split_sections
 
@@ -20,10 +20,10 @@ _FLAGS = re.compile(r"^(?:\w+ )*flags: (.*)$")
 _TIMING = re.compile(r"(?:(\w+): )?[Tt]ime: get:(-?\d+) put:(-?\d+) us")
 _DONE = re.compile(r"^(?:# )?(\w+): done$")
 _TRUNCATED = re.compile(r"[Tt]runcated \(size: (\d+)\)")
-_KTAP_RESULT = re.compile(r"^(ok|not ok) (\d+)\s*(.*?)(?:\s*#\s*(SKIP|TODO)\b\s*(.*))?$", re.I)
+_KTAP_RESULT = re.compile(r"^(ok|not ok) (\d+)\s*(.*?)(?:\s*#\s*(SKIP|TODO|XFAIL|XPASS)\b\s*(.*))?$", re.I)
 SPLAT = re.compile(
     r"WARNING:|BUG:|\bOops\b|is NOT dma-pinned|Kernel panic|kernel BUG at|general protection fault"
-    r"|Bad page (state|map)|refcount_t: "
+    r"|Bad page (state|map)|refcount_t: |blocked for more than \d+ seconds|detected stalls? on"
 )
 PIN_COUNTERS = ("nr_foll_pin_acquired", "nr_foll_pin_released")
 
@@ -43,7 +43,7 @@ class KtapResult:
     ok: bool
     number: int
     description: str
-    directive: str = ""  # SKIP or TODO
+    directive: str = ""  # SKIP, TODO, XFAIL (a failure the test expects: kselftest prints it "ok") or XPASS
     reason: str = ""
     title: str = ""  # the "# [RUN] ..." line kselftests print before a result, if any
 
@@ -72,6 +72,9 @@ class StepOutput:
     kernel_lines: tuple[str, ...]
     dumped_pages: tuple[DumpedPage, ...]
     splats: tuple[str, ...]
+    memory_before: dict[str, int] = field(default_factory=dict)  # /proc/meminfo: kB, or pages for HugePages_*
+    memory_after: dict[str, int] = field(default_factory=dict)
+    stuck_tasks: tuple[str, ...] = ()  # "pid comm" of each task left in D state after the step
 
     def delta(self, counter: str) -> int | None:
         if counter in self.counters_before and counter in self.counters_after:
@@ -93,6 +96,9 @@ def parse_step(step_text: str) -> StepOutput:
         kernel_lines=kernel_lines,
         dumped_pages=parse_dumped_pages(kernel_lines),
         splats=find_splats(kernel_lines),
+        memory_before=parse_meminfo(sections.get("memory-before", "")),
+        memory_after=parse_meminfo(sections.get("memory-after", "")),
+        stuck_tasks=tuple(line.strip() for line in sections.get("stuck-tasks", "").splitlines() if line.strip()),
     )
 
 
@@ -107,6 +113,16 @@ def parse_pin_counters(text: str) -> dict[str, int]:
         if len(parts) == 2 and parts[0] in PIN_COUNTERS and parts[1].isdigit():
             counters[parts[0]] = int(parts[1])
     return counters
+
+
+def parse_meminfo(text: str) -> dict[str, int]:
+    """/proc/meminfo lines, 'MemFree:  123456 kB' -> {'MemFree': 123456}."""
+    found = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        if rest and (value := rest.split()) and value[0].isdigit():
+            found[name.strip()] = int(value[0])
+    return found
 
 
 def parse_gup_output(text: str) -> tuple[GupReport, ...]:

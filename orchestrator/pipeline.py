@@ -15,7 +15,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator import boot, build, cells, config, guest, gup_programs, hostfacts, interrupt, progress, protocol, qemu
+from orchestrator import (
+    boot,
+    build,
+    cells,
+    config,
+    features,
+    guest,
+    gup_programs,
+    hostfacts,
+    interrupt,
+    progress,
+    protocol,
+    qemu,
+)
 from orchestrator.arches import Arch
 from orchestrator.cells import Cell
 from orchestrator.check import check_step
@@ -212,7 +225,11 @@ def run_cell(options: RunOptions, item: Configured, cell: Cell, plan: Plan, kern
     """One cell: boot the kernel with the plan's steps, check each capture, and say how the boot went."""
     arch, source = item.target.arch, item.target.source
     properties["plan"] = plan.name
-    commands = gup_programs.plan_commands(plan, arch, source.version, gup_programs.tree_programs(source.selftests_dir))
+    kernel_features, gaps = config.kernel_features(source, plan.features)
+    if plan.features:
+        properties["features"] = " ".join(feature.name for feature in kernel_features) or "none"
+    commands = gup_programs.plan_commands(plan, arch, source.version, gup_programs.tree_programs(source.selftests_dir),
+                                          gaps, gup_programs.tree_values(source.path))
     console_log = RunDir(options.run_dir).console_log(cell.file_stem)
     started = time.monotonic()
     try:
@@ -220,7 +237,8 @@ def run_cell(options: RunOptions, item: Configured, cell: Cell, plan: Plan, kern
         properties.update(accel=accel, clock=clock.name, **hostfacts.host_facts(arch))
         watch = progress.ConsoleWatch(console_log, len(plan.steps))
         with reporter.stage(f"{cell.id} boot", watch.detail):
-            record = _boot(options, item.target, plan, accel, clock, commands, kernel, guest_tools, console_log)
+            record = _boot(options, item.target, plan, accel, clock, commands, kernel_features, kernel, guest_tools,
+                           console_log)
     except InfrastructureError as error:
         failed = StageResult(Status.FAILED, str(error).splitlines()[0], time.monotonic() - started, str(error),
                              error.blame)
@@ -229,7 +247,7 @@ def run_cell(options: RunOptions, item: Configured, cell: Cell, plan: Plan, kern
         record = boot.BootRecord({}, 0, 0.0, (), signal.name)
     properties["boots"] = str(record.boots)
     properties.update({f"guest_{key}": value for key, value in record.environment.items()})
-    steps = [check_step(plan.steps[capture.index - 1], capture, arch, commands[capture.index - 1])
+    steps = [check_step(plan.steps[capture.index - 1], capture, arch, commands[capture.index - 1], record.environment)
              for capture in record.captures]
     boot_stage = StageResult(Status.PASSED, f"{record.boots} boot(s)", record.seconds)
     if record.interrupted:
@@ -242,9 +260,10 @@ def run_cell(options: RunOptions, item: Configured, cell: Cell, plan: Plan, kern
 
 
 def _boot(options: RunOptions, target: BuildTarget, plan: Plan, accel: str, clock: qemu.Clock,
-          commands: tuple[gup_programs.StepCommand, ...], kernel: build.BuiltKernel, tools: guest.GuestTools,
-          console_log: Path) -> boot.BootRecord:
+          commands: tuple[gup_programs.StepCommand, ...], kernel_features: tuple[features.Feature, ...],
+          kernel: build.BuiltKernel, tools: guest.GuestTools, console_log: Path) -> boot.BootRecord:
     with tempfile.TemporaryDirectory(prefix="gupvm-") as scratch:
         initramfs = Path(scratch) / "initramfs.cpio"
-        guest.write_initramfs(tools, protocol.render_init(plan, target.arch, commands), initramfs)
-        return boot.run_plan(target.arch, accel, kernel.image, initramfs, plan, console_log, options.limits, clock)
+        guest.write_initramfs(tools, protocol.render_init(plan, target.arch, commands, kernel_features), initramfs)
+        return boot.run_plan(target.arch, accel, kernel.image, initramfs, plan, console_log, options.limits, clock,
+                             features.kernel_args(kernel_features))

@@ -9,14 +9,15 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator import features
 from orchestrator.arches import Arch
 from orchestrator.errors import UsageError, shown
 from orchestrator.kconfig import OPTION_LINE
 from orchestrator.paths import PLANS_DIR
 
 EXPECTATIONS = ("pin", "get", "any")
-PLACEHOLDERS = ("huge", "huge_last")
-REQUIREMENTS = ("hugetlb", "thp")
+PLACEHOLDERS = ("huge", "huge_last", "foll_longterm")  # the arch's huge page geometry; the tree's FOLL_ flag
+GUEST_REQUIREMENTS = ("hugetlb", "thp")  # what the guest's setup provides; the rest are kernel features
 
 
 @dataclass(frozen=True)
@@ -26,19 +27,23 @@ class Step:
     expect: str  # "pin": the pin counters must move; "get": they must not; "any": they must balance
     timeout: float
     program: str = "gup_test"  # a program built from the tree's selftests, or a busybox applet
-    requires: tuple[str, ...] = ()  # "hugetlb", "thp": skipped, with the reason, where the kernel lacks them
+    requires: tuple[str, ...] = ()  # "hugetlb", "thp", features: skipped, with the reason, where the kernel lacks one
     ktap_cases: bool = False  # each KTAP result of the program is a testcase of its own
     before_kernel: str = ""  # skipped on this kernel version and newer ...
     before_kernel_reason: str = ""  # ... for this reason
+    tmpdir: str = ""  # a guest directory the step sees as /tmp and works in (e.g. the ext4 mount), if not /tmp
+    longterm: bool = False  # its pins are long-term: each page it dumps pinned must lie outside ZONE_MOVABLE and CMA
 
     def skip_reason(self, kernel_version: str) -> str:
         if self.before_kernel and version_tuple(kernel_version) >= version_tuple(self.before_kernel):
             return f"needs a kernel before {self.before_kernel} ({self.before_kernel_reason})"
         return ""
 
-    def args_for(self, arch: Arch) -> tuple[str, ...]:
-        """The arguments with the arch's huge page geometry filled in ({huge}, {huge_last})."""
-        return tuple(arg.format(**_geometry(arch.pages_per_huge_page)) for arg in self.args)
+    def args_for(self, arch: Arch, tree_values: dict[str, str] | None = None) -> tuple[str, ...]:
+        """The arguments with the arch's huge page geometry ({huge}, {huge_last}) and the tree's values
+        ({foll_longterm}) filled in."""
+        values = {**_geometry(arch.pages_per_huge_page), **(tree_values or {})}
+        return tuple(arg.format_map(values) for arg in self.args)
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -64,6 +69,11 @@ class Plan:
     steps: tuple[Step, ...]
     setup: Setup = Setup()
     kconfig: tuple[str, ...] = ()  # CONFIG_X=value the steps need, merged after gupvm's own fragments
+
+    @property
+    def features(self) -> tuple[features.Feature, ...]:
+        """The kernel features the plan's steps need (kconfigs/features.toml)."""
+        return features.of([need for step in self.steps for need in step.requires])
 
 
 def plan_name(path: Path) -> str:
@@ -110,7 +120,8 @@ _VERSION = re.compile(r"\d+\.\d+(\.\d+)?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TOP_KEYS = ("description", "timeout", "kconfig", "setup", "step", "matrix")
 _STEP_KEYS = ("name", "args", "expect", "timeout", "program", "requires", "ktap_cases", "before_kernel",
-              "before_kernel_reason")
+              "before_kernel_reason", "tmpdir", "longterm")
+_GUEST_PATH = re.compile(r"/[A-Za-z0-9_./-]{0,200}")
 _SETUP_KEYS = ("hugetlb_mb", "thp")
 _MATRIX_KEYS = ("axes", "timeout", "program")
 _CHOICE_KEYS = ("name", "args", "requires", "expect")
@@ -212,8 +223,12 @@ def _step(entry: dict, where: str, default_timeout: float) -> Step:
     if not _PROGRAM.fullmatch(program):
         raise ValueError(f"{where}: program {program[:60]!r} must be a program's name, not a path or command line")
     requires = _strings(entry, "requires", where)
-    if unknown := sorted(set(requires) - set(REQUIREMENTS)):
-        raise ValueError(f"{where}: unknown requirement {unknown[0]!r}; known: {', '.join(REQUIREMENTS)}")
+    known = (*GUEST_REQUIREMENTS, *features.features())
+    if unknown := sorted(set(requires) - set(known)):
+        raise ValueError(f"{where}: unknown requirement {unknown[0]!r}; known: {', '.join(known)}")
+    tmpdir = _text(entry, "tmpdir", where, "")
+    if tmpdir and (not _GUEST_PATH.fullmatch(tmpdir) or ".." in tmpdir):
+        raise ValueError(f"{where}: tmpdir must be an absolute guest path like \"/mnt/ext4\"")
     before_kernel = _text(entry, "before_kernel", where, "")
     if before_kernel and not _VERSION.fullmatch(before_kernel):
         raise ValueError(f"{where}: before_kernel must be a version like \"6.5\"")
@@ -227,6 +242,8 @@ def _step(entry: dict, where: str, default_timeout: float) -> Step:
         ktap_cases=_typed(entry, "ktap_cases", bool, where, False),
         before_kernel=before_kernel,
         before_kernel_reason=_text(entry, "before_kernel_reason", where, ""),
+        tmpdir=tmpdir,
+        longterm=_typed(entry, "longterm", bool, where, False),
     )
 
 

@@ -10,6 +10,7 @@ import re
 import shlex
 
 from orchestrator.arches import Arch
+from orchestrator.features import Feature
 from orchestrator.gup_programs import StepCommand
 from orchestrator.plan import Plan
 
@@ -19,7 +20,7 @@ STEP_END = re.compile(r"@@gupvm step-end (\d+) (\S+) exit=(\d+)")
 STEP_SKIP = re.compile(r"@@gupvm step-skip (\d+) (\S+) (.*?)\r?\n")
 ENVIRONMENT = re.compile(r"@@gupvm environment (.*?)\r?\n")
 PLAN_END = re.compile(r"@@gupvm plan-end")
-SECTION = re.compile(r"^@@gupvm (vmstat-before|vmstat-after|output|kmsg)$")
+SECTION = re.compile(r"^@@gupvm (vmstat-before|vmstat-after|memory-before|memory-after|stuck-tasks|output|kmsg)$")
 
 _INIT_HEAD = r"""#!/bin/sh
 /bin/busybox --install -s /bin
@@ -40,6 +41,48 @@ pin_counters() {
     grep -E '^nr_foll_pin_(acquired|released) ' /proc/vmstat
 }
 
+# What a step must give back once its processes are gone: free memory (page
+# cache dropped, so only what is held counts) and free huge pages.
+memory() {
+    echo 3 > /proc/sys/vm/drop_caches
+    grep -E '^(MemFree|HugePages_Total|HugePages_Free):' /proc/meminfo
+    # Free pages on the per-CPU lists, which MemFree leaves out: a few MB that
+    # come and go with the allocator's batching.
+    awk '$1 == "count:" { pages += $2 } END { print "PerCpuPages:", pages + 0 }' /proc/zoneinfo
+}
+
+d_state_tasks() {
+    for status in $(grep -l '^State:[[:space:]]*D' /proc/[0-9]*/status 2>/dev/null); do
+        task=${status%/status}
+        echo "${task#/proc/}"
+    done
+}
+
+# Tasks in uninterruptible sleep now and still two seconds later: stuck, not
+# just waiting for an I/O that is about to end.
+stuck_tasks() {
+    first=" $(d_state_tasks | tr '\n' ' ')"
+    [ "$first" = " " ] && return
+    sleep 2
+    for task in $(d_state_tasks); do
+        case "$first" in *" $task "*) echo "$task $(cat /proc/$task/comm 2>/dev/null)" ;; esac
+    done
+}
+
+# A feature's set-up (kconfigs/features.toml) prints why it failed, or nothing;
+# the steps that need a feature whose set-up failed are skipped with that.
+prepare() {
+    feature=$1 function=$2
+    why=$($function 2>&1)
+    [ -n "$why" ] && eval "unprepared_$feature=\$why"
+}
+
+ext4_on_ram_disk() {
+    mkdir -p /mnt/ext4
+    out=$(mke2fs -q /dev/ram0 2>&1) || { echo "mke2fs /dev/ram0 failed: $out"; return; }
+    out=$(mount -t ext4 /dev/ram0 /mnt/ext4 2>&1) || echo "mounting /dev/ram0 as ext4 failed: $out"
+}
+
 # What the kernel gave of what the plan's setup asked for.
 setup() {
     asked_hugetlb=$1 thp_mode=$2
@@ -53,7 +96,16 @@ setup() {
         [ -n "$thp_mode" ] && echo "$thp_mode" > $thp_knob
         thp=$(sed 's/.*\[\(.*\)\].*/\1/' $thp_knob)
     fi
-    echo "@@gupvm environment hugetlb_pages=$hugetlb_pages/$asked_hugetlb thp=$thp"
+    # The zones in the kernel's order (dump_page's zone=N indexes them) and the
+    # CMA areas' page frames, for the checks of where pinned pages lie.
+    zones=$(sed -n 's/^Node 0, zone *//p' /proc/zoneinfo | tr '\n' , | sed 's/,$//')
+    movable_pages=$(awk '/^Node/ { movable = ($4 == "Movable") } movable && $1 == "present" { print $2 }' \
+        /proc/zoneinfo)
+    cma=$(for area in /sys/kernel/debug/cma/*/; do
+        [ -r "$area/base_pfn" ] && echo "$(cat "$area/base_pfn")+$(cat "$area/count")"
+    done | tr '\n' , | sed 's/,$//')
+    echo "@@gupvm environment hugetlb_pages=$hugetlb_pages/$asked_hugetlb thp=$thp" \
+        "zones=${zones:--} movable_pages=${movable_pages:-0} cma=${cma:--}"
 }
 
 # Why this kernel cannot serve a step's requirements; nothing if it can.
@@ -63,6 +115,8 @@ unmet() {
         hugetlb) [ "$hugetlb_pages" -ge "$asked_hugetlb" ] && [ "$hugetlb_pages" -gt 0 ] ||
             echo "hugetlb: asked for $asked_hugetlb huge pages, the kernel reserved $hugetlb_pages" ;;
         thp) [ "$thp" = always ] || [ "$thp" = madvise ] || echo "THP: $thp in this kernel" ;;
+        *) eval "why=\$unprepared_$need"
+            [ -z "$why" ] || echo "$need: $why" ;;
         esac
     done
 }
@@ -71,9 +125,17 @@ skip() {
     [ "$1" -lt "$first" ] || echo "@@gupvm step-skip $1 $2 $3"
 }
 
+# tmpdir: a directory the step's program sees as /tmp and works in, in a
+# mount namespace of its own (a selftest that opens "/tmp" then reaches ext4).
+in_tmpdir() {
+    dir=$1
+    shift
+    unshare -m sh -c 'mount --bind "$0" /tmp && cd /tmp && exec "$@"' "$dir" "$@"
+}
+
 step() {
-    index=$1 name=$2 requires=$3
-    shift 3
+    index=$1 name=$2 requires=$3 tmpdir=$4
+    shift 4
     [ "$index" -lt "$first" ] && return
     reason=$(unmet "$requires")
     command -v "$1" > /dev/null || reason="this tree has no $1"
@@ -83,12 +145,22 @@ step() {
     fi
     echo "@@gupvm step-begin $index $name"
     dmesg -c > /dev/null
+    echo "@@gupvm memory-before"
+    memory
     echo "@@gupvm vmstat-before"
     pin_counters
-    "$@" > /tmp/step.out 2>&1
+    if [ "$tmpdir" = - ]; then
+        "$@" > /tmp/step.out 2>&1
+    else
+        in_tmpdir "$tmpdir" "$@" > /tmp/step.out 2>&1
+    fi
     status=$?
     echo "@@gupvm vmstat-after"
     pin_counters
+    echo "@@gupvm memory-after"
+    memory
+    echo "@@gupvm stuck-tasks"
+    stuck_tasks
     echo "@@gupvm output"
     cat /tmp/step.out
     echo "@@gupvm kmsg"
@@ -117,25 +189,29 @@ reboot -f
 """
 
 
-def _setup_lines(plan: Plan, arch: Arch) -> list[str]:
+def _setup_lines(plan: Plan, arch: Arch, features: tuple[Feature, ...]) -> list[str]:
     hugetlb_pages = plan.setup.hugetlb_mb * (1 << 20) // arch.huge_page_size
-    return [shlex.join(["setup", str(hugetlb_pages), plan.setup.thp]), 'echo "@@gupvm ready $(uname -r)"']
+    prepared = [shlex.join(["prepare", feature.name, feature.guest_setup]) for feature in features
+                if feature.guest_setup]
+    return [*prepared, shlex.join(["setup", str(hugetlb_pages), plan.setup.thp]), 'echo "@@gupvm ready $(uname -r)"']
 
 
-def render_shell_init(plan: Plan, arch: Arch) -> str:
+def render_shell_init(plan: Plan, arch: Arch, features: tuple[Feature, ...] = ()) -> str:
     """An init that does the plan's setup, then gives the console to an interactive shell."""
-    return _INIT_HEAD + "\n".join(_setup_lines(plan, arch)) + "\n" + _SHELL_TAIL
+    return _INIT_HEAD + "\n".join(_setup_lines(plan, arch, features)) + "\n" + _SHELL_TAIL
 
 
-def render_init(plan: Plan, arch: Arch, commands: tuple[StepCommand, ...]) -> str:
-    """The guest's init: the plan's setup, then each step's command on this tree (or its skip, with the reason)."""
-    lines = _setup_lines(plan, arch)
+def render_init(plan: Plan, arch: Arch, commands: tuple[StepCommand, ...], features: tuple[Feature, ...] = ()) -> str:
+    """The guest's init: the plan's setup, with that of the kernel features it has, then each step's command
+    on this tree (or its skip, with the reason)."""
+    lines = _setup_lines(plan, arch, features)
     for index, (step, command) in enumerate(zip(plan.steps, commands, strict=True), start=1):
         if command.skip_reason:
             lines.append(shlex.join(["skip", str(index), step.name, command.skip_reason]))
         else:
             requires = ",".join(step.requires) or "-"
-            lines.append(shlex.join(["step", str(index), step.name, requires, command.program, *command.args]))
+            lines.append(shlex.join(["step", str(index), step.name, requires, step.tmpdir or "-", command.program,
+                                     *command.args]))
     return _INIT_HEAD + "\n".join(lines) + "\n" + _INIT_TAIL
 
 

@@ -42,9 +42,13 @@ class ProblemKind(StrEnum):
     CRASH = "crash"
     TIMEOUT = "timeout"
     SPLAT = "splat"
+    STUCK_TASK = "stuck-task"
     IMBALANCE = "imbalance"
     EXACT_COUNT = "exact-count"
     DUMP_PAGE = "dump-page"
+    LONGTERM_PIN_MOVABLE = "longterm-pin-movable"  # a long-term pinned page left in ZONE_MOVABLE or CMA
+    HUGE_PAGES_NOT_FREED = "huge-pages-not-freed"
+    MEMORY_NOT_FREED = "memory-not-freed"
     COUNTERS = "counters"
     RESULT_LINES = "result-lines"
     KTAP = "ktap"

@@ -8,7 +8,7 @@ poweroff ends the session, and QEMU is killed either way.
 import tempfile
 from pathlib import Path
 
-from orchestrator import boot, guest, pipeline, progress, protocol, qemu
+from orchestrator import boot, config, features, guest, pipeline, progress, protocol, qemu
 from orchestrator.layout import RunDir
 
 ESCAPE = "\x1d"  # Ctrl-]
@@ -23,11 +23,13 @@ def run(options: pipeline.RunOptions) -> int:
     arch = target.arch
     accel = qemu.choose_accel(options.accel, arch, kernel.image, options.cache_dir)
     console_log = RunDir(options.run_dir).console_log(cell.file_stem)
+    kernel_features, _ = config.kernel_features(target.source, plan.features)
     with tempfile.TemporaryDirectory(prefix="gupvm-") as scratch:
         initramfs = Path(scratch) / "initramfs.cpio"
-        guest.write_initramfs(tools, protocol.render_shell_init(plan, arch), initramfs)
+        guest.write_initramfs(tools, protocol.render_shell_init(plan, arch, kernel_features), initramfs)
         command = qemu.qemu_command(arch, accel, kernel.image, initramfs,
-                                    qemu.kernel_command_line(arch, "gupvm.shell=1"), console_signals=False)
+                                    qemu.kernel_command_line(arch, *features.kernel_args(kernel_features),
+                                                             "gupvm.shell=1"), console_signals=False)
         print(f"gupvm: booting {cell.build_id} (kernel {kernel.release}, {accel}) with the {plan.name} plan's "
               f"setup; console log: {console_log}", flush=True)
         with console_log.open("a") as log, qemu.running(command, logfile=log) as child:

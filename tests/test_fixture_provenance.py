@@ -6,7 +6,8 @@ import subprocess
 import pytest
 from conftest import DATA
 
-ALWAYS = ("ready", "environment", "step-begin", "vmstat-before", "vmstat-after", "output", "kmsg", "step-end")
+ALWAYS = ("ready", "environment", "step-begin", "memory-before", "vmstat-before", "vmstat-after", "memory-after",
+          "stuck-tasks", "output", "kmsg", "step-end")
 ROW = re.compile(r"^\| (\S+\.console\.log) \| ([0-9a-f]{7,}) \| (\S+) \| (.*) \|$", re.M)
 
 

@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from orchestrator.arches import all_arches
-from orchestrator.guest import _inputs_key
+from orchestrator.guest import PACKAGE_VERSION, _inputs_key
 from orchestrator.source import KernelSource
 
 
-def test_only_selftests_and_uapi_headers_change_the_key(tmp_path: Path):
+def test_only_selftests_uapi_headers_and_library_versions_change_the_key(tmp_path: Path):
     files = {
         "tools/testing/selftests/mm/gup_test.c": "int main(void) {}\n",
         "tools/testing/selftests/lib.mk": "# lib\n",
@@ -17,17 +17,23 @@ def test_only_selftests_and_uapi_headers_change_the_key(tmp_path: Path):
         "mm/gup.c": "int gup;\n",
     }
     for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-    tree = KernelSource(tmp_path, "test", "fingerprint", "slot", "6.1.0")
+        (tmp_path / "linux" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "linux" / name).write_text(text)
+    tree = KernelSource(tmp_path / "linux", "test", "fingerprint", "slot", "6.1.0")
+    library = tmp_path / "liburing-dev_amd64"
+    library.mkdir()
+    (library / PACKAGE_VERSION).write_text("liburing-dev:amd64 2.3-3\n")
     arch = all_arches()["x86_64"]
-    key = _inputs_key(tree, arch)
+    key = _inputs_key(tree, arch, (library,))
     for name in ("mm/gup.c", "arch/arm64/include/uapi/asm/mman.h"):
-        (tmp_path / name).write_text("changed\n")
-        assert _inputs_key(tree, arch) == key, name
+        (tree.path / name).write_text("changed\n")
+        assert _inputs_key(tree, arch, (library,)) == key, name
     for name in ("tools/testing/selftests/mm/gup_test.c", "tools/testing/selftests/lib.mk",
                  "include/uapi/linux/mman.h", "arch/x86/include/uapi/asm/mman.h"):
-        (tmp_path / name).write_text("changed\n")
-        assert _inputs_key(tree, arch) != key, name
-        key = _inputs_key(tree, arch)
-    assert _inputs_key(tree, all_arches()["i386"]) != key
+        (tree.path / name).write_text("changed\n")
+        assert _inputs_key(tree, arch, (library,)) != key, name
+        key = _inputs_key(tree, arch, (library,))
+    (library / PACKAGE_VERSION).write_text("liburing-dev:amd64 2.3-4\n")
+    assert _inputs_key(tree, arch, (library,)) != key
+    key = _inputs_key(tree, arch, (library,))
+    assert _inputs_key(tree, all_arches()["i386"], (library,)) != key

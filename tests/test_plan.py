@@ -40,7 +40,7 @@ def test_invalid_plan_file_is_a_usage_error(tmp_path: Path):
 def test_init_runs_each_step_with_its_index_and_resumes_from_the_command_line():
     plan = load_plan("smoke")
     init = init_for(plan, "x86_64")
-    assert "step 2 pin_fast_benchmark - gup_test -a" in init
+    assert "step 2 pin_fast_benchmark - - gup_test -a" in init
     assert "gupvm.first=" in init
     assert "stat_refresh" in init  # exact counters need the per-CPU deltas folded
     assert "mount -t devtmpfs" in init
