@@ -44,12 +44,13 @@ def splat_problem(splats: tuple[str, ...] | list[str], also: str = "") -> list[P
 
 
 def check_ktap(output: StepOutput) -> list[Problem]:
-    """Every KTAP result is ok (a SKIP is ok)."""
-    failed = [result for result in output.ktap if not result.ok]
+    """Every KTAP result passed, was skipped, or failed as its test expects (XFAIL); an XPASS fails."""
+    failed = [result for result in output.ktap if result.status.failing]
     if not failed:
         return []
-    named = [f"{result.number} {result.description}" for result in failed]
-    return [Problem(ProblemKind.KTAP, f"expected every KTAP result ok, {len(failed)} not ok: {'; '.join(named[:5])}",
+    named = [f"{result.number} {result.description}" + (" (XPASS)" if result.directive == "XPASS" else "")
+             for result in failed]
+    return [Problem(ProblemKind.KTAP, f"expected every KTAP result ok, {len(failed)} not: {'; '.join(named[:5])}",
                     tuple(result.title or result.description for result in failed), {"not_ok": len(failed)})]
 
 

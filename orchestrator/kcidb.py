@@ -13,6 +13,7 @@ import json
 import re
 from pathlib import Path
 
+from orchestrator.parse import CaseStatus, KtapResult
 from orchestrator.results import Status
 
 SCHEMA_VERSION = "5.3"
@@ -27,6 +28,10 @@ _BUILD_STATUS = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.INTERRUPTE
 _BOOT_STATUS = {Status.PASSED: "PASS", Status.FAILED: "ERROR", Status.INTERRUPTED: "MISS"}
 _STEP_STATUS = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.CRASHED: "FAIL", Status.TIMEOUT: "FAIL",
                 Status.SKIPPED: "SKIP", Status.INTERRUPTED: "MISS"}
+# A failure the test itself expects (XFAIL) reports no regression: DONE, "completed without reporting the status of
+# the tested code", with misc.result saying which; an XPASS fails like a failure.
+_CASE_STATUS = {CaseStatus.PASSED: "PASS", CaseStatus.FAILED: "FAIL", CaseStatus.SKIPPED: "SKIP",
+                CaseStatus.EXPECTED_FAILURE: "DONE", CaseStatus.UNEXPECTED_PASS: "FAIL"}
 
 
 def _digest(text: str) -> str:
@@ -106,8 +111,9 @@ def _tests(record: dict, build_id: str) -> list[dict]:
                           step["figures"]))
         for index, ktap in enumerate((step["collected"] or {}).get("ktap") or [], start=1):
             label = f"{ktap.get('title') or ''} {ktap['description']}".strip()
-            status = "SKIP" if ktap.get("directive") == "SKIP" else "PASS" if ktap["ok"] else "FAIL"
-            tests.append(test(f"{path}.{index}_{_part(label)}"[:200], status, None, label))
+            case = KtapResult(**ktap).status
+            tests.append(test(f"{path}.{index}_{_part(label)}"[:200], _CASE_STATUS[case], None, label,
+                              misc={"result": case.value} if case == CaseStatus.EXPECTED_FAILURE else None))
     return tests
 
 

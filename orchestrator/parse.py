@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from orchestrator.protocol import split_sections
 
@@ -38,6 +39,20 @@ class GupReport:
     truncated_size: int | None = None
 
 
+class CaseStatus(StrEnum):
+    """What one KTAP result says, its directive read."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    EXPECTED_FAILURE = "expected-failure"  # XFAIL (kselftest prints it "ok"), or a "not ok" marked TODO
+    UNEXPECTED_PASS = "unexpected-pass"  # XPASS: the test expected to fail and did not
+
+    @property
+    def failing(self) -> bool:
+        return self in (CaseStatus.FAILED, CaseStatus.UNEXPECTED_PASS)
+
+
 @dataclass(frozen=True)
 class KtapResult:
     ok: bool
@@ -46,6 +61,16 @@ class KtapResult:
     directive: str = ""  # SKIP, TODO, XFAIL (a failure the test expects: kselftest prints it "ok") or XPASS
     reason: str = ""
     title: str = ""  # the "# [RUN] ..." line kselftests print before a result, if any
+
+    @property
+    def status(self) -> CaseStatus:
+        if self.directive == "SKIP":
+            return CaseStatus.SKIPPED
+        if self.directive == "XFAIL" or (self.directive == "TODO" and not self.ok):
+            return CaseStatus.EXPECTED_FAILURE
+        if self.directive == "XPASS":
+            return CaseStatus.UNEXPECTED_PASS
+        return CaseStatus.PASSED if self.ok else CaseStatus.FAILED
 
 
 @dataclass(frozen=True)

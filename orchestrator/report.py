@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from orchestrator.layout import RunDir
+from orchestrator.parse import CaseStatus
 from orchestrator.paths import write_atomically
 from orchestrator.results import StageResult, Status, StepResult, SuiteResult
 from orchestrator.samples import timing_samples
@@ -85,10 +86,15 @@ def _ktap_cases(suite: SuiteResult, result: StepResult) -> list[TestCase]:
     for ktap in result.output.ktap:
         label = f"{ktap.title} ({ktap.description})" if ktap.title else ktap.description
         case = TestCase(clean(f"{result.step.name}: {ktap.number} {label}"), classname=clean(suite.name))
-        if ktap.directive == "SKIP":
+        if ktap.status == CaseStatus.SKIPPED:
             case.add_skipped_info(message=clean(ktap.reason or "skipped"))
-        elif not ktap.ok:
-            case.add_failure_info(message=clean(f"not ok {ktap.number} {ktap.description}"), failure_type="ktap")
+        elif ktap.status == CaseStatus.EXPECTED_FAILURE:  # JUnit has no such status; pytest writes xfail so too
+            said = ktap.reason or ktap.description
+            case.add_skipped_info(message=clean(f"expected failure ({ktap.directive}): {said}"))
+        elif ktap.status.failing:
+            case.add_failure_info(message=clean(f"{'ok' if ktap.ok else 'not ok'} {ktap.number} {ktap.description}"
+                                                + (f" # {ktap.directive}" if ktap.directive else "")),
+                                  failure_type="ktap")
         cases.append(case)
     return cases
 

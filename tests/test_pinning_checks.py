@@ -6,12 +6,16 @@ import re
 
 import pytest
 from conftest import DATA, replayed
+from kcidb_io import schema
 
 from orchestrator.arches import all_arches
 from orchestrator.check import FREE_MEMORY_TOLERANCE_KB, check_step
 from orchestrator.gup_programs import StepCommand, program_kinds
+from orchestrator.kcidb import kcidb_json
+from orchestrator.parse import CaseStatus
 from orchestrator.protocol import parse_environment
-from orchestrator.results import ProblemKind, Status
+from orchestrator.report import junit_xml, records
+from orchestrator.results import ProblemKind, StageResult, Status, SuiteResult
 
 X86_64 = all_arches()["x86_64"]
 LOG = "7.3-x86_64-pinning.console.log"
@@ -120,3 +124,26 @@ def test_fewer_long_term_pins_than_pages_fail_even_where_pages_migrate(steps):
         before = int(acquired.search(text).group(1))
         return text[:after] + acquired.sub(f"nr_foll_pin_acquired {before + 100}", text[after:], 1)
     assert ProblemKind.EXACT_COUNT in kinds(verdict(steps, "movable-pin_longterm", fewer))
+
+
+def test_the_kernels_own_expected_failures_are_reported_as_such_not_as_passes(steps):
+    result = verdict(steps, "cow")
+    expected = [ktap for ktap in result.output.ktap if ktap.status == CaseStatus.EXPECTED_FAILURE]
+    assert expected and all("hugetlb" in ktap.reason for ktap in expected)  # cow's vmsplice() on hugetlb
+    suite = SuiteResult("s", {"arch": "x86_64", "kernel_source": "debian:7.3", "kernel_version": "7.3.4",
+                              "config_hash": "0123456789abcdef", "plan": "pinning"},
+                        StageResult(Status.PASSED), StageResult(Status.PASSED), (result,))
+    junit = junit_xml([suite])
+    assert junit.count("expected failure (XFAIL)") == len(expected)
+    dataset = kcidb_json(records([suite]))
+    schema.V5_3.validate(dataset)
+    assert [test["status"] for test in dataset["tests"] if (test.get("misc") or {}).get("result")] == \
+        ["DONE"] * len(expected)
+
+
+def test_an_unexpected_pass_or_a_not_ok_fails_the_step(steps):
+    first_xfail = re.search(r"ok (\d+) # XFAIL", steps["cow"][1].text).group()
+    xpass = verdict(steps, "cow", lambda text: text.replace(first_xfail, first_xfail.replace("XFAIL", "XPASS")))
+    assert kinds(xpass) == [ProblemKind.KTAP] and "(XPASS)" in xpass.message
+    not_ok = verdict(steps, "gup_longterm-tmpfs", lambda text: re.sub(r"(?m)^ok 3 ", "not ok 3 ", text))
+    assert kinds(not_ok) == [ProblemKind.KTAP]
