@@ -57,6 +57,10 @@ def _add_build_options(parser: argparse.ArgumentParser, many_kernels: bool = Tru
         parser.add_argument("--kernel-src", action="append", metavar="PATH|debian:X.Y",
                             help=f"kernel source: a git checkout, an unpacked tree, or a Debian linux-source "
                                  f"package (debian:X.Y[=VERSION]); repeatable (default: {source.DEFAULT_SOURCE})")
+        parser.add_argument("--selftests-from", metavar="PATH|debian:X.Y",
+                            help="build the pinning selftests (cow, gup_longterm, ...) from this tree instead of "
+                                 "each kernel's own, e.g. the newest tests on an LTS kernel; gup_test, which "
+                                 "speaks the kernel's own ioctl, still comes from the kernel's tree")
         parser.add_argument("--shard", metavar="I/N|auto",
                             help="run only shard I of N (1-based; whole kernel builds), or auto from GitLab's "
                                  "CI_NODE_INDEX/CI_NODE_TOTAL")
@@ -241,9 +245,13 @@ def _options(args: argparse.Namespace, selection: _Selection, plans: dict[str, P
         what = "unpack" if kernel.startswith("debian:") else "source"
         with reporter.stage(f"{cells.kernel_label(kernel)} {what}"):
             sources[kernel] = source.resolve(kernel, args.cache_dir)
+    selftests = None
+    if spec := getattr(args, "selftests_from", None):
+        with reporter.stage(f"selftests from {cells.kernel_label(spec)}"):
+            selftests = source.resolve(spec, args.cache_dir)
     targets = tuple(
         pipeline.BuildTarget(sources[group[0].kernel], *requests[group[0].arch],
-                           tuple((cell, plans.get(cell.plan)) for cell in group))
+                           tuple((cell, plans.get(cell.plan)) for cell in group), selftests)
         for group in cells.builds(selection.mine).values()
     )
     return pipeline.RunOptions(

@@ -33,12 +33,21 @@ class GuestTools:
     busybox: Path
 
 
-def build_guest_tools(source: KernelSource, arch: Arch, cache_dir: Path, log: Path) -> GuestTools:
-    """The guest's programs, built statically from the tree's own selftests, and busybox; cached."""
+def build_guest_tools(source: KernelSource, arch: Arch, cache_dir: Path, log: Path,
+                      selftests: KernelSource | None = None) -> GuestTools:
+    """The guest's programs, built statically from the tree's own selftests (or, but for those that speak the
+    kernel's own interface, from selftests' tree), and busybox; cached."""
     with exclusive(Cache(cache_dir).guest_lock):
         libraries = tuple(_guest_deb(package, arch, cache_dir, log) for package in LIBRARY_PACKAGES)
-        return GuestTools(programs=_build_programs(source, arch, libraries, cache_dir, log),
-                          busybox=_guest_deb("busybox-static", arch, cache_dir, log) / "bin/busybox")
+        kinds = program_kinds().values()
+        if selftests is None:
+            programs = _build_programs(source, arch, libraries, [kind.name for kind in kinds], cache_dir, log)
+        else:
+            programs = {**_build_programs(selftests, arch, libraries, [kind.name for kind in kinds
+                                                                        if not kind.kernel_abi], cache_dir, log),
+                        **_build_programs(source, arch, libraries, [kind.name for kind in kinds if kind.kernel_abi],
+                                          cache_dir, log)}
+        return GuestTools(programs=programs, busybox=_guest_deb("busybox-static", arch, cache_dir, log) / "bin/busybox")
 
 
 # Static libraries that selftests link (their Makefile's LDLIBS): liburing for
@@ -56,13 +65,16 @@ def _library_flags(libraries: tuple[Path, ...]) -> list[str]:
     return flags
 
 
-def _build_programs(source: KernelSource, arch: Arch, libraries: tuple[Path, ...], cache_dir: Path,
-                    log: Path) -> dict[str, Path]:
-    key = _inputs_key(source, arch, libraries)
+def _build_programs(source: KernelSource, arch: Arch, libraries: tuple[Path, ...], names: list[str],
+                    cache_dir: Path, log: Path) -> dict[str, Path]:
+    key = _inputs_key(source, arch, libraries, names)
     root = Cache(cache_dir).guest_programs / f"{arch.make_arch}-{key}"  # i386 and i386-pae share one
     output = root / "bin"
     # Whichever the tree has: gup_benchmark (5.10) or gup_test, gup_longterm from 6.5, cow from 6.2, ...
-    wanted = [kind.name for kind in program_kinds().values() if (source.selftests_dir / kind.source).is_file()]
+    kinds = program_kinds()
+    wanted = [name for name in names if (source.selftests_dir / kinds[name].source).is_file()]
+    if not wanted:
+        return {}
     built = {name: output / name for name in wanted}
     if (root / COMPLETE).is_file() and all(path.is_file() for path in built.values()):
         mark_used(root)
@@ -96,11 +108,12 @@ def _build_programs(source: KernelSource, arch: Arch, libraries: tuple[Path, ...
     return built
 
 
-def _inputs_key(source: KernelSource, arch: Arch, libraries: tuple[Path, ...]) -> str:
+def _inputs_key(source: KernelSource, arch: Arch, libraries: tuple[Path, ...], names: list[str]) -> str:
     """A hash of what the programs are built from, so another commit of the tree reuses them if it left these be:
     the selftests folder, the selftests' own top-level files (lib.mk, kselftest.h), the uapi headers and the
     libraries' packages."""
-    digest = hashlib.sha256(f"{arch.make_arch}\0{arch.guest_cflags}\0{[root.name for root in libraries]}".encode())
+    digest = hashlib.sha256(f"{arch.make_arch}\0{arch.guest_cflags}\0{[root.name for root in libraries]}\0"
+                            f"{sorted(names)}".encode())
     for root in libraries:
         digest.update((root / PACKAGE_VERSION).read_bytes())
     selftests = source.selftests_dir

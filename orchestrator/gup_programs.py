@@ -31,6 +31,7 @@ class ProgramKind:
     default_command: str
     stands_in_for: str = ""
     plan_getopt: str = ""  # for the program plans are written for: which of its options take a value
+    kernel_abi: bool = False  # it speaks an interface of the kernel's own version: built from the kernel's tree
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,12 @@ def accepted_getopt(source_text: str) -> str:
                    if letter in handled)
 
 
-def tree_programs(selftests_dir: Path) -> dict[str, TreeProgram]:
-    """The test programs this tree has, by the name plans call them (gup_test even where gup_benchmark stands in)."""
+def tree_programs(selftests_dir: Path, others_from: Path | None = None) -> dict[str, TreeProgram]:
+    """The test programs this tree has, by the name plans call them (gup_test even where gup_benchmark stands in).
+    others_from: where the programs that need not match the kernel come from (--selftests-from), if elsewhere."""
     found: dict[str, TreeProgram] = {}
     for kind in program_kinds().values():
-        source = selftests_dir / kind.source
+        source = (selftests_dir if kind.kernel_abi or others_from is None else others_from) / kind.source
         if source.is_file():
             program = TreeProgram(kind, accepted_getopt(source.read_text(errors="replace")))
             found.setdefault(kind.stands_in_for or kind.name, program)

@@ -58,7 +58,7 @@ def check(args: argparse.Namespace) -> None:
             preflight.writable_directory(flag, given[name])
     if args.command in _BUILDING:
         preflight.kbuild_safe("--cache-dir", args.cache_dir)  # builds and unpacked trees live there
-        for spec in kernel_specs(args):
+        for spec in [*kernel_specs(args), *([given["selftests_from"]] if given.get("selftests_from") else [])]:
             if not spec.startswith("debian:"):
                 preflight.kbuild_safe("--kernel-src", Path(spec).expanduser())
                 # Bisect and presubmit check their repository; for git bisect run, a tree gupvm cannot test

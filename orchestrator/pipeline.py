@@ -48,6 +48,7 @@ class BuildTarget:
     arch: Arch
     request: config.ConfigRequest
     cells: tuple[tuple[Cell, Plan | None], ...]  # plan None: build only
+    selftests: KernelSource | None = None  # where the selftests other than gup_test come from, if not the kernel
 
     @property
     def name(self) -> str:
@@ -117,7 +118,7 @@ def _prepared(options: RunOptions, reporter: progress.Reporter) -> Iterator[tupl
     with ThreadPoolExecutor(max_workers=1) as pool:
         tools = {
             target.name: pool.submit(guest.build_guest_tools, target.source, target.arch, options.cache_dir,
-                                     RunDir(options.run_dir).guest_log(target.build_stem))
+                                     RunDir(options.run_dir).guest_log(target.build_stem), target.selftests)
             for target in options.targets
         }
         try:
@@ -228,8 +229,12 @@ def run_cell(options: RunOptions, item: Configured, cell: Cell, plan: Plan, kern
     kernel_features, gaps = config.kernel_features(source, plan.features)
     if plan.features:
         properties["features"] = " ".join(feature.name for feature in kernel_features) or "none"
-    commands = gup_programs.plan_commands(plan, arch, source.version, gup_programs.tree_programs(source.selftests_dir),
-                                          gaps, gup_programs.tree_values(source.path))
+    programs = gup_programs.tree_programs(source.selftests_dir,
+                                          item.target.selftests.selftests_dir if item.target.selftests else None)
+    if item.target.selftests:
+        properties["selftests_source"] = item.target.selftests.identity
+    commands = gup_programs.plan_commands(plan, arch, source.version, programs, gaps,
+                                          gup_programs.tree_values(source.path))
     console_log = RunDir(options.run_dir).console_log(cell.file_stem)
     started = time.monotonic()
     try:

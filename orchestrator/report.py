@@ -202,6 +202,9 @@ def records(suites: list[SuiteResult]) -> list[dict]:
             "message": result.message,
             "seconds": round(result.seconds, 3),
             "figures": result.figures,
+            # What failed, as data: kind, subjects, the figures compared (the message is for people).
+            "problems": [{"kind": problem.kind, "about": list(problem.about), "figures": problem.figures}
+                         for problem in result.problems],
             "samples": timing_samples(result.output),
             "collected": dataclasses.asdict(result.output) if result.output else None,
             "console": result.console,

@@ -82,3 +82,15 @@ def test_every_hugepage_step_runs_or_says_why_on_every_tree():
     assert on_5_10["thp-pin_fast-write"].args == ("-t", "-a", "-w") and not on_5_10["thp-pin_fast-write"].skip_reason
     assert on_5_10["thp-pin_fast-read"].args == ("-t", "-a")
     assert "dump mode" in on_5_10["hugetlb-dump-pinned"].skip_reason
+
+
+def test_selftests_from_another_tree_take_all_but_the_kernels_own_interface(tmp_path):
+    old, new = tmp_path / "5.10", tmp_path / "7.3"
+    for tree, names in ((old, ("gup_benchmark.c",)), (new, ("gup_test.c", "gup_longterm.c", "cow.c"))):
+        tree.mkdir()
+        for name in names:
+            (tree / name).write_text("int main(void) { getopt(argc, argv, \"ab\"); switch (0) { case 'a': ; } }\n")
+    programs = tree_programs(old, others_from=new)
+    assert programs["gup_test"].kind.name == "gup_benchmark"  # gup_test's ioctl is the kernel's: its own tree's
+    assert {"gup_longterm", "cow"} <= set(programs)
+    assert "cow" not in tree_programs(old)

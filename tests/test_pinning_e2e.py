@@ -1,0 +1,106 @@
+"""The checks beyond the pin counters, end to end: Debian's 7.3 tree, clean and broken on purpose four ways.
+
+Each branch of a repository made from the tree breaks one thing the pinning
+plan's checks promise to see, in the kernel's own code, and gupvm must fail
+it with that failure's kind named, where the clean tree passes:
+- leak: GUP's slow path takes one reference too many per FOLL_GET grab, so the
+  pages gup_test got are never freed (free memory and free huge pages do not
+  come back);
+- unmigrated: long-term pins no longer migrate what they pin out of
+  ZONE_MOVABLE (the dumped pinned pages sit in the movable zone);
+- hang: io_uring's buffer registration sleeps uninterruptibly for ever (cow's
+  io_uring cases hang: the step times out, the next steps run in a new boot);
+- cow-leak: a write fault on a THP shared by fork reuses it when one other
+  reference is held, so the child's write shows in the parent (cow's "Basic
+  COW after fork() ... with THP" cases fail).
+One cold build of the plumbed kernel, then an incremental build per branch.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from git_history import _kernel_git, make_kernel_branches
+
+from orchestrator import source
+from orchestrator.paths import default_cache_dir
+
+pytestmark = pytest.mark.e2e
+
+PLAN = Path(__file__).parent / "data/pinning-broken.plan.toml"
+BRANCHES = {
+    "leak": [("mm/gup.c", "\tif (flags & FOLL_GET)\n\t\tfolio_ref_add(folio, refs);\n",
+              "\tif (flags & FOLL_GET)\n\t\tfolio_ref_add(folio, refs + 1);\n",
+              "mm/gup: take one reference too many in the slow path (broken on purpose)")],
+    "unmigrated": [("mm/gup.c", "\tif (!collected)\n\t\treturn 0;\n\n\treturn migrate_longterm_unpinnable_folios",
+                    "\tif (collected || !collected)\n\t\treturn 0;\n\n\treturn migrate_longterm_unpinnable_folios",
+                    "mm/gup: never migrate before a long-term pin (broken on purpose)")],
+    "hang": [("io_uring/rsrc.c", "\tBUILD_BUG_ON(IORING_MAX_REG_BUFFERS >= (1u << 16));\n",
+              "\tBUILD_BUG_ON(IORING_MAX_REG_BUFFERS >= (1u << 16));\n"
+              "\tschedule_timeout_uninterruptible(MAX_SCHEDULE_TIMEOUT);\n",
+              "io_uring: registering buffers sleeps for ever (broken on purpose)")],
+    "cow-leak": [("mm/huge_memory.c",
+                  "\tif (folio_ref_count(folio) >\n\t\t\t1 + folio_test_swapcache(folio) * folio_nr_pages(folio))\n"
+                  "\t\tgoto unlock_fallback;\n\tif (folio_test_swapcache(folio))\n\t\tfolio_free_swap(folio);\n"
+                  "\tif (folio_ref_count(folio) == 1) {\n",
+                  "\tif (folio_ref_count(folio) >\n\t\t\t2 + folio_test_swapcache(folio) * folio_nr_pages(folio))\n"
+                  "\t\tgoto unlock_fallback;\n\tif (folio_test_swapcache(folio))\n\t\tfolio_free_swap(folio);\n"
+                  "\tif (folio_ref_count(folio) <= 2) {\n",
+                  "mm/huge_memory: reuse a THP that one other reference shares (broken on purpose)")],
+}
+
+
+@pytest.fixture(scope="module")
+def kernels() -> Path:
+    cache = default_cache_dir()
+    return make_kernel_branches(cache / "test-histories" / "debian-7.3-pinning",
+                                source.resolve("debian:7.3", cache).path, BRANCHES)
+
+
+def run(kernels: Path, branch: str, tmp_path: Path) -> tuple[int, dict[str, dict]]:
+    _kernel_git(kernels, "checkout", "-q", "--force", branch)
+    result = subprocess.run([sys.executable, "-m", "orchestrator", "run", "--kernel-src", str(kernels),
+                             "--plan", str(PLAN), "--out", str(tmp_path)], capture_output=True, text=True)
+    (suite,) = json.loads(next(tmp_path.glob("*/results.json")).read_text())
+    assert suite["build"]["status"] == "passed", suite["build"]
+    return result.returncode, {step["name"]: step for step in suite["steps"]}
+
+
+def kinds(step: dict) -> list[str]:
+    return [problem["kind"] for problem in step["problems"]]
+
+
+def test_the_clean_kernel_passes_every_step(kernels: Path, tmp_path: Path):
+    code, steps = run(kernels, "main", tmp_path)
+    assert code == 0, {name: step["message"] for name, step in steps.items()}
+    assert all(step["status"] == "passed" for step in steps.values())
+
+
+def test_a_leaked_page_reference_is_memory_and_huge_pages_not_freed(kernels: Path, tmp_path: Path):
+    code, steps = run(kernels, "leak", tmp_path)
+    assert code == 1
+    assert "memory-not-freed" in kinds(steps["get-base"])
+    assert "huge-pages-not-freed" in kinds(steps["hugetlb-get"])
+
+
+def test_a_long_term_pin_left_in_the_movable_zone_is_named(kernels: Path, tmp_path: Path):
+    code, steps = run(kernels, "unmigrated", tmp_path)
+    assert code == 1
+    assert kinds(steps["movable-dump-longterm"]) == ["longterm-pin-movable"] * 3
+    assert steps["get-base"]["status"] == "passed"
+
+
+def test_a_hang_in_io_uring_times_out_cow_and_the_run_goes_on(kernels: Path, tmp_path: Path):
+    code, steps = run(kernels, "hang", tmp_path)
+    assert code == 1
+    assert steps["cow"]["status"] == "timeout" and kinds(steps["cow"]) == ["timeout"]
+    assert steps["movable-dump-longterm"]["status"] == "passed"
+
+
+def test_a_cow_that_leaks_a_write_fails_cows_thp_cases(kernels: Path, tmp_path: Path):
+    code, steps = run(kernels, "cow-leak", tmp_path)
+    assert code == 1
+    ktap = [problem for problem in steps["cow"]["problems"] if problem["kind"] == "ktap"]
+    assert ktap and any("Basic COW after fork()" in case and "THP" in case for case in ktap[0]["about"])
