@@ -52,6 +52,7 @@ memory() {
 }
 
 d_state_tasks() {
+    local status task
     for status in $(grep -l '^State:[[:space:]]*D' /proc/[0-9]*/status 2>/dev/null); do
         task=${status%/status}
         echo "${task#/proc/}"
@@ -61,23 +62,25 @@ d_state_tasks() {
 # Tasks in uninterruptible sleep now and still two seconds later: stuck, not
 # just waiting for an I/O that is about to end.
 stuck_tasks() {
-    first=" $(d_state_tasks | tr '\n' ' ')"
-    [ "$first" = " " ] && return
+    local earlier task
+    earlier=" $(d_state_tasks | tr '\n' ' ')"
+    [ "$earlier" = " " ] && return
     sleep 2
     for task in $(d_state_tasks); do
-        case "$first" in *" $task "*) echo "$task $(cat /proc/$task/comm 2>/dev/null)" ;; esac
+        case "$earlier" in *" $task "*) echo "$task $(cat /proc/$task/comm 2>/dev/null)" ;; esac
     done
 }
 
 # A feature's set-up (kconfigs/features.toml) prints why it failed, or nothing;
 # the steps that need a feature whose set-up failed are skipped with that.
 prepare() {
-    feature=$1 function=$2
+    local feature=$1 function=$2 why
     why=$($function 2>&1)
     [ -n "$why" ] && eval "unprepared_$feature=\$why"
 }
 
 ext4_on_ram_disk() {
+    local out
     mkdir -p /mnt/ext4
     out=$(mke2fs -q /dev/ram0 2>&1) || { echo "mke2fs /dev/ram0 failed: $out"; return; }
     out=$(mount -t ext4 /dev/ram0 /mnt/ext4 2>&1) || echo "mounting /dev/ram0 as ext4 failed: $out"
@@ -128,7 +131,7 @@ skip() {
 # tmpdir: a directory the step's program sees as /tmp and works in, in a
 # mount namespace of its own (a selftest that opens "/tmp" then reaches ext4).
 in_tmpdir() {
-    dir=$1
+    local dir=$1
     shift
     unshare -m sh -c 'mount --bind "$0" /tmp && cd /tmp && exec "$@"' "$dir" "$@"
 }
