@@ -25,6 +25,7 @@ from orchestrator import (
     gup_programs,
     hostfacts,
     interrupt,
+    known,
     progress,
     protocol,
     qemu,
@@ -252,7 +253,8 @@ def run_cell(options: RunOptions, item: Configured, cell: Cell, plan: Plan, kern
         record = boot.BootRecord({}, 0, 0.0, (), signal.name)
     properties["boots"] = str(record.boots)
     properties.update({f"guest_{key}": value for key, value in record.environment.items()})
-    steps = [check_step(plan.steps[capture.index - 1], capture, arch, commands[capture.index - 1], record.environment)
+    steps = [known.apply(check_step(plan.steps[capture.index - 1], capture, arch, commands[capture.index - 1],
+                                    record.environment), source.version, arch.name)
              for capture in record.captures]
     boot_stage = StageResult(Status.PASSED, f"{record.boots} boot(s)", record.seconds)
     if record.interrupted:

@@ -71,7 +71,7 @@ def _stage_case(suite: SuiteResult, name: str, stage: StageResult, seconds: floa
 def _step_case(suite: SuiteResult, result: StepResult) -> TestCase:
     case = TestCase(result.step.name, classname=clean(suite.name), elapsed_sec=result.seconds,
                     stdout=_excerpt(result.console))
-    if not result.status.ran:
+    if not result.status.ran or result.status == Status.KNOWN_FAILURE:  # JUnit has no such status: pytest's xfail
         case.add_skipped_info(message=clean(result.message))
     elif result.status != Status.PASSED:
         case.add_failure_info(message=clean(result.message), failure_type=result.status)
@@ -86,7 +86,9 @@ def _ktap_cases(suite: SuiteResult, result: StepResult) -> list[TestCase]:
     for ktap in result.output.ktap:
         label = f"{ktap.title} ({ktap.description})" if ktap.title else ktap.description
         case = TestCase(clean(f"{result.step.name}: {ktap.number} {label}"), classname=clean(suite.name))
-        if ktap.status == CaseStatus.SKIPPED:
+        if ktap.status.failing and (ktap.title or ktap.description) in result.known_subjects:
+            case.add_skipped_info(message=clean(f"known failure: {', '.join(result.known)}"))
+        elif ktap.status == CaseStatus.SKIPPED:
             case.add_skipped_info(message=clean(ktap.reason or "skipped"))
         elif ktap.status == CaseStatus.EXPECTED_FAILURE:  # JUnit has no such status; pytest writes xfail so too
             said = ktap.reason or ktap.description
@@ -205,6 +207,8 @@ def records(suites: list[SuiteResult]) -> list[dict]:
             # What failed, as data: kind, subjects, the figures compared (the message is for people).
             "problems": [{"kind": problem.kind, "about": list(problem.about), "figures": problem.figures}
                          for problem in result.problems],
+            **({"known": list(result.known), "known_subjects": list(result.known_subjects)} if result.known else {}),
+            **({"unexpectedly_passing": list(result.unexpectedly_passing)} if result.unexpectedly_passing else {}),
             "samples": timing_samples(result.output),
             "collected": dataclasses.asdict(result.output) if result.output else None,
             "console": result.console,
@@ -223,13 +227,13 @@ def records(suites: list[SuiteResult]) -> list[dict]:
 
 
 _LABELS = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.CRASHED: "CRASH", Status.TIMEOUT: "TIMEOUT",
-           Status.SKIPPED: "SKIP", Status.INTERRUPTED: "STOPPED"}
+           Status.SKIPPED: "SKIP", Status.INTERRUPTED: "STOPPED", Status.KNOWN_FAILURE: "KNOWN"}
 
 
 def _step_line(result: StepResult) -> str:
     figures = result.figures
     detail = result.message.splitlines()[0] if result.message else ""
-    if result.passed:
+    if result.passed and not result.unexpectedly_passing:
         parts = []
         if "acquired_delta" in figures:
             parts.append(f"pins +{figures['acquired_delta']}/-{figures['released_delta']}")
@@ -252,8 +256,9 @@ def summary(suites: list[SuiteResult]) -> str:
                   for line in stage.detail.splitlines()[1:]]
         lines += [_step_line(step) for step in suite.steps]
     statuses = [status for suite in suites for status in suite.statuses]
-    lines.append(", ".join(f"{statuses.count(status)} {status}" for status in (Status.PASSED, Status.FAILED,
-                                                                                 Status.SKIPPED)))
+    counted = [Status.PASSED, Status.FAILED, Status.SKIPPED] + ([Status.KNOWN_FAILURE] if Status.KNOWN_FAILURE
+                                                                in statuses else [])
+    lines.append(", ".join(f"{statuses.count(status)} {status}" for status in counted))
     return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ class Status(StrEnum):
     TIMEOUT = "timeout"  # the step hung
     SKIPPED = "skipped"  # not applicable here (the kernel lacks what it needs), with the reason
     INTERRUPTED = "interrupted"  # a signal stopped gupvm before or while it ran
+    KNOWN_FAILURE = "known-failure"  # failed as a listed upstream bug explains (selftests/known-failures.toml)
 
     @property
     def failing(self) -> bool:
@@ -87,6 +88,9 @@ class StepResult:
     output: StepOutput | None = None
     figures: dict[str, str] = field(default_factory=dict)
     problems: tuple[Problem, ...] = ()
+    known: tuple[str, ...] = ()  # the references of the known failures that explain what failed
+    known_subjects: tuple[str, ...] = ()  # what they explain (the KTAP results, splat lines, ...)
+    unexpectedly_passing: tuple[str, ...] = ()  # known to fail here (these references), and did not
 
     @property
     def passed(self) -> bool:
@@ -105,11 +109,12 @@ class SuiteResult:
 
     @property
     def statuses(self) -> list[Status]:
-        """Every testcase's outcome as passed, failed or skipped, as JUnit counts them: crashes and timeouts
-        fail, and so does an interrupted build or boot; a step a signal kept from running was skipped."""
+        """Every testcase's outcome as passed, failed, skipped or a known failure: crashes and timeouts fail,
+        and so does an interrupted build or boot; a step a signal kept from running was skipped."""
         stages = [self.build.status, self.boot.status]
         steps = [Status.SKIPPED if step.status == Status.INTERRUPTED else step.status for step in self.steps]
-        return [status if status in (Status.PASSED, Status.SKIPPED) else Status.FAILED for status in stages + steps]
+        return [status if status in (Status.PASSED, Status.SKIPPED, Status.KNOWN_FAILURE) else Status.FAILED
+                for status in stages + steps]
 
     @property
     def infrastructure_failed(self) -> bool:
