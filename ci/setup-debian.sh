@@ -11,7 +11,7 @@ as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 as_root apt-get update || echo "setup: apt-get update reported errors; trying the install anyway" >&2
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
     qemu-system-x86 linux-source-6.1 \
-    gcc gcc-multilib make flex bison bc libelf-dev libssl-dev cpio rsync xz-utils ccache \
+    gcc gcc-multilib make flex bison bc libelf-dev libssl-dev cpio rsync xz-utils ccache e2fsprogs \
     git python3 python3-venv python3-pip chromium
 
 [ -x .venv/bin/python ] || python3 -m venv .venv

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from orchestrator import interrupt
 from orchestrator.arches import all_arches
+from orchestrator.paths import find_program
 from orchestrator.qemu import kvm_usable
 from orchestrator.source import DEBIAN_TARBALLS, DEFAULT_SOURCE
 
@@ -18,7 +19,7 @@ QEMU_PACKAGE = "qemu-system-x86"
 # What building a kernel and the guest's programs runs, and the Debian package of each.
 BUILD_TOOLS = (("gcc", "gcc"), ("make", "make"), ("flex", "flex"), ("bison", "bison"), ("bc", "bc"),
                ("rsync", "rsync"), ("cpio", "cpio"), ("apt-get", "apt"),
-               ("apt-cache", "apt"), ("dpkg-deb", "dpkg"))
+               ("apt-cache", "apt"), ("dpkg-deb", "dpkg"), ("mkfs.ext4", "e2fsprogs"))
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Finding:
 
 
 def _tool(name: str, package: str) -> Finding:
-    path = shutil.which(name)
+    path = find_program(name)
     return Finding(bool(path), name, path or f"missing: apt-get install {package}")
 
 

@@ -15,7 +15,7 @@ from orchestrator.kconfig import OPTION_LINE
 from orchestrator.paths import KCONFIGS_DIR
 
 FEATURES_FILE = KCONFIGS_DIR / "features.toml"
-_KEYS = ("why", "kconfig", "kernel_args", "guest_setup", "keeps_written_memory")
+_KEYS = ("why", "kconfig", "kernel_args", "guest_setup", "keeps_written_memory", "image", "image_mb")
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,8 @@ class Feature:
     kernel_args: tuple[str, ...] = ()
     guest_setup: str = ""  # a function of the guest's init that prepares the feature
     keeps_written_memory: bool = False  # what a step writes stays in memory (a RAM disk): free memory won't come back
+    image: tuple[str, ...] = ()  # the host's command that makes a filesystem image for the guest (path appended)
+    image_mb: int = 0
 
     @property
     def options_set(self) -> tuple[str, ...]:
@@ -44,7 +46,8 @@ def features() -> dict[str, Feature]:
         if bad := [line for line in fields["kconfig"] if not OPTION_LINE.match(line)]:
             raise ValueError(f"{FEATURES_FILE}: [{name}] kconfig entry {bad[0]!r} is not CONFIG_NAME=value")
         found[name] = Feature(name, fields["why"], tuple(fields["kconfig"]), tuple(fields.get("kernel_args", ())),
-                              fields.get("guest_setup", ""), fields.get("keeps_written_memory", False))
+                              fields.get("guest_setup", ""), fields.get("keeps_written_memory", False),
+                              tuple(fields.get("image", ())), fields.get("image_mb", 0))
     return found
 
 

@@ -17,9 +17,10 @@ from orchestrator import interrupt
 from orchestrator.arches import Arch
 from orchestrator.debian_archive import PrivateApt, host_codename
 from orchestrator.errors import InfrastructureError
+from orchestrator.features import Feature
 from orchestrator.gup_programs import program_kinds
 from orchestrator.layout import Cache
-from orchestrator.paths import exclusive, mark_used
+from orchestrator.paths import exclusive, find_program, mark_used
 from orchestrator.source import KernelSource
 from orchestrator.tools import run_logged
 
@@ -171,8 +172,35 @@ def _guest_deb(package: str, arch: Arch, cache_dir: Path, log: Path) -> Path:
     return root
 
 
-def write_initramfs(tools: GuestTools, init_script: str, destination: Path) -> None:
-    """A newc cpio archive: busybox, the test programs and the init that runs the plan."""
+def feature_images(features: tuple[Feature, ...], cache_dir: Path, log: Path) -> dict[str, Path]:
+    """The filesystem images the features ask of the host, by the guest's file name; made once, cached by the
+    command that makes them."""
+    images = {}
+    for feature in features:
+        if not feature.image:
+            continue
+        key = hashlib.sha256(repr((feature.image, feature.image_mb)).encode()).hexdigest()[:16]
+        root = Cache(cache_dir).guest_images / f"{feature.name}-{key}"
+        image = root / "image"
+        if not (root / COMPLETE).is_file():
+            root.mkdir(parents=True, exist_ok=True)
+            with image.open("wb") as file:
+                file.truncate(feature.image_mb << 20)
+            program = find_program(feature.image[0])
+            if program is None:
+                raise InfrastructureError(f"{feature.image[0]} not found (the {feature.name} image needs it); "
+                                          "run ci/setup-debian.sh")
+            run_logged([program, *feature.image[1:], str(image)], what=f"making the {feature.name} image", log=log)
+            (root / COMPLETE).touch()
+        mark_used(root)
+        images[f"{feature.name}.img"] = image
+    return images
+
+
+def write_initramfs(tools: GuestTools, init_script: str, destination: Path,
+                    files: dict[str, Path] | None = None) -> None:
+    """A newc cpio archive: busybox, the test programs, files (in /gupvm, by name) and the init that runs the
+    plan."""
     with destination.open("wb") as archive:
         cpio = CpioWriter(archive)
         for directory in (b"bin", b"dev", b"proc", b"sys", b"tmp", b"gupvm"):
@@ -185,5 +213,8 @@ def write_initramfs(tools: GuestTools, init_script: str, destination: Path) -> N
         for name, path in tools.programs.items():
             with path.open("rb") as program:
                 cpio.write_file(f"gupvm/{name}".encode(), program, 0o755)
+        for name, path in (files or {}).items():
+            with path.open("rb") as file:
+                cpio.write_file(f"gupvm/{name}".encode(), file, 0o644)
         cpio.write_file(b"init", init_script.encode(), 0o755)
         cpio.write_trailer()

@@ -88,7 +88,7 @@ class Cache:
         """The folders whose entries `gupvm cache` lists and prunes, with what a user calls an entry."""
         return {self.sources: "unpacked source tree", self.tarballs: "fetched source tarball",
                 self.builds: "build directory", self.guest_programs: "guest programs",
-                self.guest_debs: "Debian package of the guest's arch",
+                self.guest_debs: "Debian package of the guest's arch", self.guest_images: "filesystem image",
                 self.configs: "verified .config", self.kernels: "kept kernel", self.worktrees: "bisect worktree",
                 self.kept_checkouts: "presubmit checkout", self.apt: "private apt state"}
 
@@ -107,6 +107,10 @@ class Cache:
     @property
     def guest_programs(self) -> Path:
         return self.root / "guest"
+
+    @property
+    def guest_images(self) -> Path:
+        return self.root / "guest-images"
 
     @property
     def guest_lock(self) -> Path:

@@ -98,7 +98,7 @@ class StepOutput:
     dumped_pages: tuple[DumpedPage, ...]
     splats: tuple[str, ...]
     memory_before: dict[str, int] = field(default_factory=dict)  # /proc/meminfo: kB, or pages for HugePages_*
-    memory_after: dict[str, int] = field(default_factory=dict)
+    memory_after: dict[str, int] = field(default_factory=dict)  # read again, settled, where it fell short at first
     stuck_tasks: tuple[str, ...] = ()  # "pid comm" of each task left in D state after the step
 
     def delta(self, counter: str) -> int | None:
@@ -122,7 +122,7 @@ def parse_step(step_text: str) -> StepOutput:
         dumped_pages=parse_dumped_pages(kernel_lines),
         splats=find_splats(kernel_lines),
         memory_before=parse_meminfo(sections.get("memory-before", "")),
-        memory_after=parse_meminfo(sections.get("memory-after", "")),
+        memory_after=parse_meminfo(sections.get("memory-settled") or sections.get("memory-after", "")),
         stuck_tasks=tuple(line.strip() for line in sections.get("stuck-tasks", "").splitlines() if line.strip()),
     )
 

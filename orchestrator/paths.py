@@ -2,6 +2,7 @@
 
 import fcntl
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
@@ -51,3 +52,9 @@ def mark_used(entry: Path) -> None:
     """Note that a cache entry (an unpacked tree, a build directory) was used now, for 'gupvm cache'."""
     if entry.is_dir():
         (entry / USED_STAMP).touch()
+
+
+def find_program(name: str) -> str | None:
+    """A program on PATH or in the system's sbin folders, which a normal user's PATH leaves out on Debian
+    (mkfs.ext4 lives there)."""
+    return shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", os.defpath), "/usr/sbin", "/sbin"]))

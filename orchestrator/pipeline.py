@@ -271,6 +271,9 @@ def _boot(options: RunOptions, target: BuildTarget, plan: Plan, accel: str, cloc
           kernel: build.BuiltKernel, tools: guest.GuestTools, console_log: Path) -> boot.BootRecord:
     with tempfile.TemporaryDirectory(prefix="gupvm-") as scratch:
         initramfs = Path(scratch) / "initramfs.cpio"
-        guest.write_initramfs(tools, protocol.render_init(plan, target.arch, commands, kernel_features), initramfs)
+        images = guest.feature_images(kernel_features, options.cache_dir,
+                                      RunDir(options.run_dir).guest_log(target.build_stem))
+        guest.write_initramfs(tools, protocol.render_init(plan, target.arch, commands, kernel_features), initramfs,
+                              images)
         return boot.run_plan(target.arch, accel, kernel.image, initramfs, plan, console_log, options.limits, clock,
                              features.kernel_args(kernel_features))

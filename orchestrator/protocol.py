@@ -20,7 +20,9 @@ STEP_END = re.compile(r"@@gupvm step-end (\d+) (\S+) exit=(\d+)")
 STEP_SKIP = re.compile(r"@@gupvm step-skip (\d+) (\S+) (.*?)\r?\n")
 ENVIRONMENT = re.compile(r"@@gupvm environment (.*?)\r?\n")
 PLAN_END = re.compile(r"@@gupvm plan-end")
-SECTION = re.compile(r"^@@gupvm (vmstat-before|vmstat-after|memory-before|memory-after|stuck-tasks|output|kmsg)$")
+SECTION = re.compile(
+    r"^@@gupvm (vmstat-before|vmstat-after|memory-before|memory-after|memory-settled|stuck-tasks|output|kmsg)$"
+)
 
 _INIT_HEAD = r"""#!/bin/sh
 /bin/busybox --install -s /bin
@@ -49,6 +51,12 @@ memory() {
     # Free pages on the per-CPU lists, which MemFree leaves out: a few MB that
     # come and go with the allocator's batching.
     awk '$1 == "count:" { pages += $2 } END { print "PerCpuPages:", pages + 0 }' /proc/zoneinfo
+}
+
+# Free memory in kB: MemFree and the per-CPU lists ($page_kb: the arch's page size).
+free_kb() {
+    awk -v page_kb="$page_kb" '$1 == "MemFree:" { free = $2 } $1 == "PerCpuPages:" { pcp = $2 }
+        END { print free + pcp * page_kb }'
 }
 
 d_state_tasks() {
@@ -82,7 +90,8 @@ prepare() {
 ext4_on_ram_disk() {
     local out
     mkdir -p /mnt/ext4
-    out=$(mke2fs -q /dev/ram0 2>&1) || { echo "mke2fs /dev/ram0 failed: $out"; return; }
+    out=$(dd if=/gupvm/ext4.img of=/dev/ram0 bs=1M 2>&1) ||
+        { echo "copying ext4.img to /dev/ram0 failed: $out"; return; }
     out=$(mount -t ext4 /dev/ram0 /mnt/ext4 2>&1) || echo "mounting /dev/ram0 as ext4 failed: $out"
 }
 
@@ -148,8 +157,9 @@ step() {
     fi
     echo "@@gupvm step-begin $index $name"
     dmesg -c > /dev/null
+    before=$(memory)
     echo "@@gupvm memory-before"
-    memory
+    echo "$before"
     echo "@@gupvm vmstat-before"
     pin_counters
     if [ "$tmpdir" = - ]; then
@@ -160,8 +170,16 @@ step() {
     status=$?
     echo "@@gupvm vmstat-after"
     pin_counters
+    after=$(memory)
     echo "@@gupvm memory-after"
-    memory
+    echo "$after"
+    # Some memory comes back only after the step (freed by RCU or a worker):
+    # a shortfall is read again two seconds later.
+    if [ "$(echo "$after" | free_kb)" -lt $(($(echo "$before" | free_kb) - 1024)) ]; then
+        sleep 2
+        echo "@@gupvm memory-settled"
+        memory
+    fi
     echo "@@gupvm stuck-tasks"
     stuck_tasks
     echo "@@gupvm output"
@@ -196,7 +214,8 @@ def _setup_lines(plan: Plan, arch: Arch, features: tuple[Feature, ...]) -> list[
     hugetlb_pages = plan.setup.hugetlb_mb * (1 << 20) // arch.huge_page_size
     prepared = [shlex.join(["prepare", feature.name, feature.guest_setup]) for feature in features
                 if feature.guest_setup]
-    return [*prepared, shlex.join(["setup", str(hugetlb_pages), plan.setup.thp]), 'echo "@@gupvm ready $(uname -r)"']
+    return [f"page_kb={arch.page_size // 1024}", *prepared, shlex.join(["setup", str(hugetlb_pages), plan.setup.thp]),
+            'echo "@@gupvm ready $(uname -r)"']
 
 
 def render_shell_init(plan: Plan, arch: Arch, features: tuple[Feature, ...] = ()) -> str:

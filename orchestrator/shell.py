@@ -26,7 +26,9 @@ def run(options: pipeline.RunOptions) -> int:
     kernel_features, _ = config.kernel_features(target.source, plan.features)
     with tempfile.TemporaryDirectory(prefix="gupvm-") as scratch:
         initramfs = Path(scratch) / "initramfs.cpio"
-        guest.write_initramfs(tools, protocol.render_shell_init(plan, arch, kernel_features), initramfs)
+        images = guest.feature_images(kernel_features, options.cache_dir,
+                                      RunDir(options.run_dir).guest_log(target.build_stem))
+        guest.write_initramfs(tools, protocol.render_shell_init(plan, arch, kernel_features), initramfs, images)
         command = qemu.qemu_command(arch, accel, kernel.image, initramfs,
                                     qemu.kernel_command_line(arch, *features.kernel_args(kernel_features),
                                                              "gupvm.shell=1"), console_signals=False)

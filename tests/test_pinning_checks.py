@@ -147,3 +147,26 @@ def test_an_unexpected_pass_or_a_not_ok_fails_the_step(steps):
     assert kinds(xpass) == [ProblemKind.KTAP] and "(XPASS)" in xpass.message
     not_ok = verdict(steps, "gup_longterm-tmpfs", lambda text: re.sub(r"(?m)^ok 3 ", "not ok 3 ", text))
     assert kinds(not_ok) == [ProblemKind.KTAP]
+
+
+@pytest.fixture(scope="module")
+def settled(tmp_path_factory):
+    return replayed("7.3-x86_64-pinning-settled.console.log", "pinning-settled.plan.toml", tmp_path_factory)
+
+
+def test_memory_freed_after_the_step_is_read_again_and_counts_when_settled(settled):
+    step, capture = settled["movable-dump-longterm"]
+    environment = parse_environment((DATA / "7.3-x86_64-pinning-settled.console.log").read_text())
+    command = StepCommand(step.program, step.args_for(X86_64, {"foll_longterm": "0x100"}), program_kinds()["gup_test"])
+    assert check_step(step, capture, X86_64, command, environment).status == Status.PASSED
+    first_reading_only = re.sub(r"@@gupvm memory-settled\r*\n(.*\r*\n)*?PerCpuPages: \d+\r*\n", "", capture.text)
+    result = check_step(step, dataclasses.replace(capture, text=first_reading_only), X86_64, command, environment)
+    assert kinds(result) == [ProblemKind.MEMORY_NOT_FREED]
+    assert result.problems[0].figures["before_kb"] - result.problems[0].figures["after_kb"] > 8000
+
+
+def test_gup_longterm_runs_its_local_tmpfile_cases_on_a_real_ext4(settled):
+    step, capture = settled["gup_longterm-ext4"]
+    result = check_step(step, capture, X86_64)
+    local = [ktap for ktap in result.output.ktap if "local tmpfile" in (ktap.title or ktap.description)]
+    assert local and all(ktap.status == CaseStatus.PASSED for ktap in local)
