@@ -127,6 +127,7 @@ unmet() {
         hugetlb) [ "$hugetlb_pages" -ge "$asked_hugetlb" ] && [ "$hugetlb_pages" -gt 0 ] ||
             echo "hugetlb: asked for $asked_hugetlb huge pages, the kernel reserved $hugetlb_pages" ;;
         thp) [ "$thp" = always ] || [ "$thp" = madvise ] || echo "THP: $thp in this kernel" ;;
+        -) ;;
         *) eval "why=\$unprepared_$need"
             [ -z "$why" ] || echo "$need: $why" ;;
         esac

@@ -1,5 +1,7 @@
 """Kernel features a plan's steps need: asked of the tree's Kconfig; where it lacks an option, skipped naming it."""
 
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,24 @@ def test_a_tree_that_defines_no_foll_longterm_skips_the_steps_that_use_it():
 def test_every_feature_explains_itself():
     for feature in features().values():
         assert feature.why and feature.options_set, feature.name
+
+
+def _init_functions() -> str:
+    """The guest init's shell functions, without the commands that set the guest up."""
+    init = render_init(PINNING, X86_64, plan_commands(PINNING, X86_64, "7.3.0", {}, {}, {"foll_longterm": "0x100"}))
+    return "\n".join(re.findall(r"(?ms)^\w+\(\) \{\n.*?^\}\n", init))
+
+
+@pytest.mark.parametrize("requires, said", [
+    ("-", ""),  # a step that needs nothing
+    ("ext4", ""),  # a feature whose set-up went well
+    ("io_uring,ext4", ""),
+    ("movable,ext4_broken", "ext4_broken: mke2fs failed"),
+    ("hugetlb", "hugetlb: asked for 8 huge pages, the kernel reserved 0"),
+    ("thp", ""),
+])
+def test_the_guests_unmet_names_exactly_what_a_step_lacks(requires, said):
+    script = (_init_functions() + 'hugetlb_pages=0 asked_hugetlb=8 thp=always\nunprepared_ext4_broken="mke2fs failed"\n'
+              f'unmet "{requires}"\n')
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == said and not result.stderr
