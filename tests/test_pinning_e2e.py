@@ -7,7 +7,8 @@ it with that failure's kind named, where the clean tree passes:
   pages gup_test got are never freed (free memory and free huge pages do not
   come back);
 - unmigrated: long-term pins no longer migrate what they pin out of
-  ZONE_MOVABLE (the dumped pinned pages sit in the movable zone);
+  ZONE_MOVABLE, as if that zone were fit for them (the dumped pinned pages
+  sit in it);
 - hang: io_uring's buffer registration sleeps uninterruptibly for ever (cow's
   io_uring cases hang: the step times out, the next steps run in a new boot);
 - cow-leak: a write fault on a THP shared by fork reuses it when one other
@@ -34,9 +35,10 @@ BRANCHES = {
     "leak": [("mm/gup.c", "\tif (flags & FOLL_GET)\n\t\tfolio_ref_add(folio, refs);\n",
               "\tif (flags & FOLL_GET)\n\t\tfolio_ref_add(folio, refs + 1);\n",
               "mm/gup: take one reference too many in the slow path (broken on purpose)")],
-    "unmigrated": [("mm/gup.c", "\tif (!collected)\n\t\treturn 0;\n\n\treturn migrate_longterm_unpinnable_folios",
-                    "\tif (collected || !collected)\n\t\treturn 0;\n\n\treturn migrate_longterm_unpinnable_folios",
-                    "mm/gup: never migrate before a long-term pin (broken on purpose)")],
+    "unmigrated": [("mm/gup.c", "\t\tif (folio_is_longterm_pinnable(folio))\n\t\t\tcontinue;\n\n\t\tcollected++;",
+                    "\t\tif (folio_is_longterm_pinnable(folio) || folio_zonenum(folio) == ZONE_MOVABLE)\n"
+                    "\t\t\tcontinue;\n\n\t\tcollected++;",
+                    "mm/gup: take a folio in ZONE_MOVABLE for long-term pinnable (broken on purpose)")],
     "hang": [("io_uring/rsrc.c", "\tBUILD_BUG_ON(IORING_MAX_REG_BUFFERS >= (1u << 16));\n",
               "\tBUILD_BUG_ON(IORING_MAX_REG_BUFFERS >= (1u << 16));\n"
               "\tschedule_timeout_uninterruptible(MAX_SCHEDULE_TIMEOUT);\n",
