@@ -58,13 +58,16 @@ def check(args: argparse.Namespace) -> None:
             preflight.writable_directory(flag, given[name])
     if args.command in _BUILDING:
         preflight.kbuild_safe("--cache-dir", args.cache_dir)  # builds and unpacked trees live there
-        for spec in [*kernel_specs(args), *([given["selftests_from"]] if given.get("selftests_from") else [])]:
+        trees = [("--kernel-src", spec) for spec in kernel_specs(args)]
+        if given.get("selftests_from"):
+            trees.append(("--selftests-from", given["selftests_from"]))
+        for flag, spec in trees:
             if not spec.startswith("debian:"):
-                preflight.kbuild_safe("--kernel-src", Path(spec).expanduser())
+                preflight.kbuild_safe(flag, Path(spec).expanduser())
                 # Bisect and presubmit check their repository; for git bisect run, a tree gupvm cannot test
                 # is an answer (skip this commit), not bad input.
                 if args.command in ("run", "build", "shell") and not given.get("git_bisect_codes"):
-                    source.check_tree(Path(spec).expanduser())
+                    source.check_tree(Path(spec).expanduser(), flag)
 
 
 def add_limit_options(parser: argparse.ArgumentParser, run: bool = True) -> None:

@@ -151,23 +151,23 @@ def _unpack(tarball: Path, destination: Path) -> None:
     scratch.rename(destination)
 
 
-def check_tree(path: Path) -> Path:
+def check_tree(path: Path, flag: str = "--kernel-src") -> Path:
     """A tree given by path, refused before any work unless gupvm can build and test it; resolved."""
     if not path.is_dir():
         raise UsageError(
-            f"--kernel-src {path}: no such directory; "
+            f"{flag} {path}: no such directory; "
             "give the top of a Linux source tree, or debian:X.Y (e.g. debian:6.12)"
         )
     path = path.resolve()
     if not (path / "Kbuild").is_file() or not (path / "mm").is_dir():
-        raise UsageError(f"--kernel-src {path}: not a Linux source tree (no Kbuild and mm/ at its top)")
+        raise UsageError(f"{flag} {path}: not a Linux source tree (no Kbuild and mm/ at its top)")
     if not any((path / "mm" / name).is_file() for name in ("gup_test.c", "gup_benchmark.c")):
         raise UsageError(
-            f"--kernel-src {path}: no mm/gup_test.c or mm/gup_benchmark.c; gupvm needs Linux 5.10 or newer"
+            f"{flag} {path}: no mm/gup_test.c or mm/gup_benchmark.c; gupvm needs Linux 5.10 or newer"
         )
     if (path / ".config").exists() or (path / "include/config").exists():
         raise UsageError(
-            f"--kernel-src {path}: the tree was configured in place, which out-of-tree builds refuse; "
+            f"{flag} {path}: the tree was configured in place, which out-of-tree builds refuse; "
             "run 'make mrproper' in it"
         )
     return path

@@ -86,6 +86,8 @@ def _cases():
         ("tree-with-space", ["run", "--kernel-src", "{tmp}/my linux"], None, "Kbuild refuses paths with spaces"),
         ("tree-with-colon", ["build", "--kernel-src", "{tmp}/linux:6.1"], None, "Kbuild refuses paths with"),
         ("tree-missing", ["run", "--kernel-src", "/nonexistent"], None, "no such directory"),
+        ("selftests-tree-missing", ["run", "--selftests-from", "/nonexistent"], None,
+         "--selftests-from /nonexistent: no such directory"),
         ("kconfig-missing", ["run", "--kconfig", "/nonexistent.config"], None, "no such file"),
         ("kconfig-add-no-value", ["run", "--kconfig-add", "DEBUG_VM"], None, "expected CONFIG_NAME=value"),
         ("kconfig-add-open-quote", ["run", "--kconfig-add", 'CONFIG_CMDLINE="x'], None, "expected CONFIG_NAME"),
