@@ -80,6 +80,9 @@ def apply(result: StepResult, kernel_version: str, arch: str,
                 unexplained.append(subject)
         if unexplained:
             left.append(dataclasses.replace(problem, about=tuple(subject for subject in unexplained if subject)))
+    if explained and not any(problem.kind == ProblemKind.KTAP for problem in left):
+        # A KTAP program exits non-zero for its failed results: with all of them explained, so is its exit.
+        left = [problem for problem in left if problem.kind != ProblemKind.EXIT]
     references = tuple(entry.reference for entry in used)
     unexpected = tuple(entry.reference for entry in entries if entry not in used)
     notes = [f"known failure ({entry.why}): {entry.reference}" for entry in used]

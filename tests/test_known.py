@@ -105,3 +105,26 @@ def test_an_entry_without_a_reference_is_refused(tmp_path: Path):
     bad.write_text('[[known]]\nstep = "cow"\nkind = "ktap"\nwhy = "?"\nreference = "a mailing list"\n')
     with pytest.raises(ValueError, match="needs a reference"):
         known_failures(bad)
+
+
+def test_on_510_with_73s_cow_the_upstream_explained_failures_are_known_and_one_is_not(tmp_path_factory):
+    """A real 5.10.262 boot running 7.3's cow (--selftests-from): 10 results not ok."""
+    step, capture = replayed("5.10-x86_64-pinning-selftests-7.3.console.log", "pinning-5.10.plan.toml",
+                             tmp_path_factory)["cow"]
+    checked = check_step(step, capture, X86_64)
+    assert len(checked.problems[-1].about) == 10
+    result = apply(checked, "5.10.262", "x86_64")
+    assert result.status == Status.FAILED  # fork() with an io_uring fixed buffer on hugetlb: no upstream reference
+    (ktap,) = [problem for problem in result.problems if problem.kind == ProblemKind.KTAP]
+    assert ktap.about == ("fork() with an iouring fixed buffer ... with hugetlb (2048 kB)",)
+    assert len(result.known_subjects) == 9 and len(result.known) == 2
+    assert apply(checked, "6.1.192", "x86_64").known == ()  # fixed there: the entries do not apply
+
+
+def test_a_ktap_programs_exit_status_is_explained_with_its_results(tmp_path_factory):
+    step, capture = replayed("5.10-x86_64-pinning-selftests-7.3.console.log", "pinning-5.10.plan.toml",
+                             tmp_path_factory)["cow"]
+    only_known = re.sub(r"(?m)^not ok 88 ", "ok 88 ", capture.text)
+    checked = check_step(step, dataclasses.replace(capture, text=only_known), X86_64)
+    assert {problem.kind for problem in checked.problems} == {ProblemKind.EXIT, ProblemKind.KTAP}
+    assert apply(checked, "5.10.262", "x86_64").status == Status.KNOWN_FAILURE
