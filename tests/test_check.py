@@ -5,14 +5,16 @@ import dataclasses
 import pytest
 
 from orchestrator.arches import all_arches
-from orchestrator.check import check_step
+from orchestrator.boot import CaptureOutcome, StepCapture
+from orchestrator.check import GUP_PIN_COUNTING_BIAS, _dumped_page_problem, check_step
+from orchestrator.parse import DumpedPage
+from orchestrator.plan import Step
 
 X86_64 = all_arches()["x86_64"]
 
 
 def verdict(step, capture):
     return check_step(step, capture, X86_64)
-
 
 
 @pytest.fixture
@@ -96,3 +98,42 @@ def test_crash_and_timeout_keep_their_kind(recovery):
     timed_out = verdict(*recovery["hang"])
     assert timed_out.status == "timeout" and "no result after 5 s" in timed_out.message
     assert verdict(*recovery["pin_fast_after_crash"]).status == "passed"
+
+
+def test_a_step_that_hung_after_a_splat_keeps_its_time_and_console():
+    step = Step("pin_longterm", ("-L",), "pin", 30.0)
+    text = "@@gupvm step-begin 1 pin_longterm\r\n[    7.9] watchdog: BUG: soft lockup - CPU#0 stuck for 3s!\r\n"
+    capture = StepCapture(1, "pin_longterm", CaptureOutcome.TIMEOUT, text, 31.5, problem="no result after 30 s")
+    result = verdict(step, capture)
+    assert (result.seconds, result.console) == (31.5, text)
+
+
+@pytest.mark.parametrize("problem, text, title", [
+    ("Kernel panic - not syncing: Oops", "", "Kernel panic - not syncing: Oops"),
+    ("the console ended", "[ 1.0] BUG: kernel NULL pointer dereference\r\n", "BUG: kernel NULL pointer dereference"),
+    ("the console ended", "no splat at all\r\n", None),
+])
+def test_a_crash_is_named_by_its_first_splat_line_from_the_report_or_else_the_console(problem, text, title):
+    step = Step("pin_basic", ("-b",), "pin", 30.0)
+    result = verdict(step, StepCapture(1, "pin_basic", CaptureOutcome.CRASHED, text, 2.0, problem=problem))
+    assert result.status == "crashed"
+    assert result.problems[0].about == ((title,) if title else ())
+
+
+def _dumped(refcount: int, pincount: int | None = None, order: int | None = None) -> DumpedPage:
+    return DumpedPage(refcount, 1, "", 0, 0x1000, order, pincount, None, "", "gup_test: dump_pages() test")
+
+
+@pytest.mark.parametrize("page, pinned, broken", [
+    (_dumped(GUP_PIN_COUNTING_BIAS + 1), True, ""),  # order 0, one pin on a page referenced once
+    (_dumped(GUP_PIN_COUNTING_BIAS), True, "refcount"),  # one short of a pin
+    (_dumped(GUP_PIN_COUNTING_BIAS - 1), False, ""),
+    (_dumped(GUP_PIN_COUNTING_BIAS), False, "refcount"),  # as many references as a pin adds: looks pinned
+    (_dumped(512 + GUP_PIN_COUNTING_BIAS - 1, 512, 9), True, ""),  # a THP, one pin per subpage, exact pincount
+    (_dumped(512 + GUP_PIN_COUNTING_BIAS, 512, 9), True, "refcount"),  # inflated by the bias
+    (_dumped(3, 511, 9), True, "pincount"),
+    (_dumped(3, 1, 9), False, "pincount"),
+])
+def test_a_dumped_page_breaks_its_promise_at_the_exact_boundary_and_names_the_field(page, pinned, broken):
+    found = _dumped_page_problem(page, pinned)
+    assert (found[0] if found else "") == broken

@@ -14,7 +14,7 @@ from orchestrator.check import check_step
 from orchestrator.kcidb import kcidb_json
 from orchestrator.known import KnownFailure, apply, known_failures
 from orchestrator.report import junit_xml, records, summary
-from orchestrator.results import ProblemKind, StageResult, Status, SuiteResult
+from orchestrator.results import Problem, ProblemKind, StageResult, Status, SuiteResult
 
 X86_64 = all_arches()["x86_64"]
 REFERENCE = "https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/commit/?id=0123456789ab"
@@ -56,9 +56,11 @@ def other_case(cow) -> int:
     ("7.2.13", ("x86_64",), True),
     ("7.1.0", (), False),  # before the range
     ("7.3.4", ("i386",), False),  # another arch
+    ("9.0.0", "open-ended", True),  # an entry with no upper bound
 ])
 def test_a_ktap_failure_is_known_only_in_its_range_and_arches(cow, version, arches, explained):
-    result = apply(failing(cow, thp_case(cow)), version, "x86_64", (entry(arches=arches),))
+    known = entry(until="") if arches == "open-ended" else entry(arches=arches)
+    result = apply(failing(cow, thp_case(cow)), version, "x86_64", (known,))
     assert result.status == (Status.KNOWN_FAILURE if explained else Status.FAILED)
     assert not result.status.failing if explained else result.status.failing
     assert (REFERENCE in result.message) == explained
@@ -70,6 +72,26 @@ def test_a_failure_no_entry_explains_still_fails_the_step_and_names_only_itself(
     (problem,) = result.problems
     assert problem.kind == ProblemKind.KTAP and len(problem.about) == 1 and "THP" not in problem.about[0]
     assert result.known == (REFERENCE,)
+    assert len(result.known_subjects) == 1 and "THP" in result.known_subjects[0]  # its testcase says known
+    assert result.message == f"{problem.sentence}; known failure (a bug): {REFERENCE}"
+
+
+def test_a_known_failure_keeps_no_problem_for_bisect_and_presubmit_to_follow(cow):
+    result = apply(failing(cow, thp_case(cow)), "7.3.4", "x86_64", (entry(),))
+    assert result.status == Status.KNOWN_FAILURE and result.problems == ()
+    assert result.message == f"known failure (a bug): {REFERENCE}"
+
+
+def test_a_step_that_did_not_run_is_neither_known_nor_unexpectedly_passing(cow):
+    skipped = dataclasses.replace(failing(cow), status=Status.SKIPPED, problems=(), message="this tree has no cow")
+    assert apply(skipped, "7.3.4", "x86_64", (entry(),)) == skipped
+
+
+def test_a_problem_without_subjects_that_no_entry_explains_keeps_none(cow):
+    timed_out = dataclasses.replace(failing(cow), status=Status.TIMEOUT,
+                                    problems=(Problem(ProblemKind.TIMEOUT, "cow timed out"),))
+    result = apply(timed_out, "7.3.4", "x86_64", (entry(),))
+    assert result.status == Status.TIMEOUT and result.problems[0].about == ()
 
 
 def test_an_entry_whose_failure_did_not_happen_reports_an_unexpected_pass(cow):
