@@ -150,3 +150,11 @@ def test_a_ktap_programs_exit_status_is_explained_with_its_results(tmp_path_fact
     checked = check_step(step, dataclasses.replace(capture, text=only_known), X86_64)
     assert {problem.kind for problem in checked.problems} == {ProblemKind.EXIT, ProblemKind.KTAP}
     assert apply(checked, "5.10.262", "x86_64").status == Status.KNOWN_FAILURE
+
+
+def test_an_entry_with_nothing_to_explain_is_reported_beside_a_failure_too(cow):
+    other = "https://lore.kernel.org/all/other/"
+    result = apply(failing(cow, thp_case(cow), other_case(cow)), "7.3.4", "x86_64",
+                   (entry(), entry(cases=("no such result",), reference=other)))
+    assert result.status == Status.FAILED
+    assert result.unexpectedly_passing == (other,) and result.known == (REFERENCE,)

@@ -9,7 +9,7 @@ from conftest import DATA, replayed
 from kcidb_io import schema
 
 from orchestrator.arches import all_arches
-from orchestrator.check import FREE_MEMORY_TOLERANCE_KB, check_step
+from orchestrator.check import FREE_MEMORY_TOLERANCE_KB, check_step, migration_possible
 from orchestrator.gup_programs import StepCommand, program_kinds
 from orchestrator.kcidb import kcidb_json
 from orchestrator.parse import CaseStatus
@@ -170,3 +170,14 @@ def test_gup_longterm_runs_its_local_tmpfile_cases_on_a_real_ext4(settled):
     result = check_step(step, capture, X86_64)
     local = [ktap for ktap in result.output.ktap if "local tmpfile" in (ktap.title or ktap.description)]
     assert local and all(ktap.status == CaseStatus.PASSED for ktap in local)
+
+
+@pytest.mark.parametrize("environment, possible", [
+    ({"movable_pages": "65504", "cma": "-"}, True),
+    ({"movable_pages": "1", "cma": "-"}, True),
+    ({"movable_pages": "0", "cma": "251904+8192"}, True),
+    ({"movable_pages": "0", "cma": "-"}, False),
+    ({}, False),  # a guest that said nothing of its zones
+])
+def test_long_term_pins_may_migrate_where_the_guest_has_a_movable_zone_or_cma(environment, possible):
+    assert migration_possible(environment) == possible
