@@ -137,3 +137,11 @@ def _dumped(refcount: int, pincount: int | None = None, order: int | None = None
 def test_a_dumped_page_breaks_its_promise_at_the_exact_boundary_and_names_the_field(page, pinned, broken):
     found = _dumped_page_problem(page, pinned)
     assert (found[0] if found else "") == broken
+
+
+def test_missing_result_lines_fail_with_the_counts_compared(smoke):
+    step, capture = smoke["pin_basic"]
+    text = "".join(line for line in capture.text.splitlines(keepends=True) if "PIN_BASIC_TEST" not in line)
+    problems = [problem for problem in verdict(step, dataclasses.replace(capture, text=text)).problems
+                if problem.kind == "result-lines"]
+    assert [problem.figures for problem in problems] == [{"expected": 1, "seen": 0}]
