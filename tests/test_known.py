@@ -158,3 +158,22 @@ def test_an_entry_with_nothing_to_explain_is_reported_beside_a_failure_too(cow):
                    (entry(), entry(cases=("no such result",), reference=other)))
     assert result.status == Status.FAILED
     assert result.unexpectedly_passing == (other,) and result.known == (REFERENCE,)
+
+
+def test_only_a_ktap_programs_exit_is_explained_with_its_results(cow):
+    step_failed = failing(cow, thp_case(cow))
+    splat = Problem(ProblemKind.SPLAT, "a WARNING", ("WARNING: mm/gup.c:1 at x",))
+    exit_only = dataclasses.replace(step_failed, problems=(Problem(ProblemKind.EXIT, "exited 1", ("1",)),))
+    assert apply(exit_only, "7.3.4", "x86_64", (entry(),)).problems == exit_only.problems  # nothing explained
+    with_splat = dataclasses.replace(step_failed, problems=(*step_failed.problems, splat))
+    result = apply(with_splat, "7.3.4", "x86_64", (entry(),))
+    assert result.status == Status.FAILED and [problem.kind for problem in result.problems] == [ProblemKind.SPLAT]
+
+
+def test_a_known_failure_and_an_unused_entry_are_both_said(cow):
+    other = "https://lore.kernel.org/all/other/"
+    result = apply(failing(cow, thp_case(cow)), "7.3.4", "x86_64",
+                   (entry(), entry(cases=("no such result",), reference=other, why="another bug")))
+    assert result.status == Status.KNOWN_FAILURE
+    assert result.message == (f"known failure (a bug): {REFERENCE}; "
+                              f"unexpectedly passing: known to fail here (another bug), {other}")
