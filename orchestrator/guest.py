@@ -40,14 +40,10 @@ def build_guest_tools(source: KernelSource, arch: Arch, cache_dir: Path, log: Pa
     kernel's own interface, from selftests' tree), and busybox; cached."""
     with exclusive(Cache(cache_dir).guest_lock):
         libraries = tuple(_guest_deb(package, arch, cache_dir, log) for package in LIBRARY_PACKAGES)
-        kinds = program_kinds().values()
-        if selftests is None:
-            programs = _build_programs(source, arch, libraries, [kind.name for kind in kinds], cache_dir, log)
-        else:
-            programs = {**_build_programs(selftests, arch, libraries, [kind.name for kind in kinds
-                                                                        if not kind.kernel_abi], cache_dir, log),
-                        **_build_programs(source, arch, libraries, [kind.name for kind in kinds if kind.kernel_abi],
-                                          cache_dir, log)}
+        own = [kind.name for kind in program_kinds().values() if kind.kernel_abi or selftests is None]
+        others = [name for name in program_kinds() if name not in own]  # none without --selftests-from
+        programs = {**_build_programs(selftests or source, arch, libraries, others, cache_dir, log),
+                    **_build_programs(source, arch, libraries, own, cache_dir, log)}
         return GuestTools(programs=programs, busybox=_guest_deb("busybox-static", arch, cache_dir, log) / "bin/busybox")
 
 
@@ -68,14 +64,14 @@ def _library_flags(libraries: tuple[Path, ...]) -> list[str]:
 
 def _build_programs(source: KernelSource, arch: Arch, libraries: tuple[Path, ...], names: list[str],
                     cache_dir: Path, log: Path) -> dict[str, Path]:
-    key = _inputs_key(source, arch, libraries, names)
-    root = Cache(cache_dir).guest_programs / f"{arch.make_arch}-{key}"  # i386 and i386-pae share one
-    output = root / "bin"
     # Whichever the tree has: gup_benchmark (5.10) or gup_test, gup_longterm from 6.5, cow from 6.2, ...
     kinds = program_kinds()
     wanted = [name for name in names if (source.selftests_dir / kinds[name].source).is_file()]
     if not wanted:
         return {}
+    key = _inputs_key(source, arch, libraries, names)
+    root = Cache(cache_dir).guest_programs / f"{arch.make_arch}-{key}"  # i386 and i386-pae share one
+    output = root / "bin"
     built = {name: output / name for name in wanted}
     if (root / COMPLETE).is_file() and all(path.is_file() for path in built.values()):
         mark_used(root)

@@ -63,6 +63,15 @@ class KtapResult:
     title: str = ""  # the "# [RUN] ..." line kselftests print before a result, if any
 
     @property
+    def subject(self) -> str:
+        """What the result is called where a problem or a known failure names it."""
+        return self.title or self.description
+
+    def known_among(self, known_subjects: tuple[str, ...] | list[str]) -> bool:
+        """A failing result that a known failure explains (StepResult.known_subjects)."""
+        return self.status.failing and self.subject in known_subjects
+
+    @property
     def status(self) -> CaseStatus:
         if self.directive == "SKIP":
             return CaseStatus.SKIPPED
