@@ -105,7 +105,8 @@ def processes_with(mark: str) -> list[int]:
 @pytest.mark.e2e
 def test_qemu_killed_from_outside_crashes_the_step_and_the_rest_run_in_a_fresh_boot(tmp_path: Path):
     plan = tmp_path / "kill.toml"
-    plan.write_text(ONE_STEP_PLAN + '[[step]]\nname = "long_sleep"\nprogram = "sleep"\nargs = ["100"]\n'
+    plan.write_text(ONE_STEP_PLAN + '[[step]]\nname = "long_wait"\nprogram = "sh"\n'
+                    'args = ["-c", "mkfifo /tmp/never && read line < /tmp/never"]\n'
                     'expect = "get"\ntimeout = 200\n'
                     '[[step]]\nname = "pin_fast_after"\nargs = ["-a"]\nexpect = "pin"\n')
     mark = uuid.uuid4().hex
@@ -118,7 +119,7 @@ def test_qemu_killed_from_outside_crashes_the_step_and_the_rest_run_in_a_fresh_b
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         logs = list((tmp_path / "out").glob("*/console-*-x86_64-*.log"))
-        if logs and "@@gupvm step-begin 2 long_sleep" in logs[0].read_text(errors="replace"):
+        if logs and "@@gupvm step-begin 2 long_wait" in logs[0].read_text(errors="replace"):
             break
         assert gupvm_run.poll() is None
         time.sleep(0.5)
@@ -130,7 +131,7 @@ def test_qemu_killed_from_outside_crashes_the_step_and_the_rest_run_in_a_fresh_b
     assert gupvm_run.returncode == 1, output
     suite = ElementTree.parse(junit).getroot().find("testsuite")
     cases = {case.get("name"): case for case in suite.findall("testcase")}
-    failure = cases["long_sleep"].find("failure")
+    failure = cases["long_wait"].find("failure")
     assert failure.get("type") == "crashed" and failure.get("message").endswith("QEMU exited in the middle of the step")
     assert cases["pin_basic"].find("failure") is None and cases["pin_fast_after"].find("failure") is None
     assert {p.get("name"): p.get("value") for p in suite.findall("properties/property")}["boots"] == "2"
