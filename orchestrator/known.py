@@ -1,5 +1,5 @@
 """Known failures: what a kernel of the range really gets wrong, each with the public upstream fix or report that
-explains it (selftests/known-failures.toml).
+explains it (orchestrator/known_failures.toml).
 
 A step's problems that an entry for its kernel version and arch explains
 make it a known failure (not failing: the run stays green for it, and says
@@ -15,11 +15,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.paths import PLANS_DIR
 from orchestrator.plan import base_name, version_tuple
 from orchestrator.results import Problem, ProblemKind, Status, StepResult
 
-KNOWN_FAILURES = PLANS_DIR / "known-failures.toml"
+KNOWN_FAILURES = Path(__file__).resolve().parent / "known_failures.toml"
 _KEYS = ("step", "kind", "cases", "from", "until", "arches", "reference", "why")
 
 

@@ -16,7 +16,8 @@ def _package_dir(package: str) -> Path:
 
 ARCHES_DIR = _package_dir("orchestrator") / "arches"
 KCONFIGS_DIR = _package_dir("orchestrator.kconfigs")
-PLANS_DIR = _package_dir("orchestrator.plans")
+# Plans, the known failures, and gupvm's own workloads (C, built for the guest like the tree's selftests).
+SELFTESTS_DIR = _package_dir("orchestrator.plans")
 
 
 def default_cache_dir() -> Path:

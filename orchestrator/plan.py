@@ -13,7 +13,7 @@ from orchestrator import features
 from orchestrator.arches import Arch
 from orchestrator.errors import UsageError, shown
 from orchestrator.kconfig import OPTION_LINE
-from orchestrator.paths import PLANS_DIR
+from orchestrator.paths import SELFTESTS_DIR
 
 EXPECTATIONS = ("pin", "get", "any")
 PLACEHOLDERS = ("huge", "huge_last", "foll_longterm")  # the arch's huge page geometry; the tree's FOLL_ flag
@@ -33,6 +33,9 @@ class Step:
     before_kernel_reason: str = ""  # ... for this reason
     tmpdir: str = ""  # a guest directory the step sees as /tmp and works in (e.g. the ext4 mount), if not /tmp
     longterm: bool = False  # its pins are long-term: each page it dumps pinned must lie outside ZONE_MOVABLE and CMA
+    # A regular expression for the kernel warning the step provokes on purpose (the pin limit's refusal): a splat
+    # line it matches is a figure of the step, any other still fails it.
+    expected_warning: str = ""
 
     def skip_reason(self, kernel_version: str) -> str:
         if self.before_kernel and version_tuple(kernel_version) >= version_tuple(self.before_kernel):
@@ -82,14 +85,14 @@ def plan_name(path: Path) -> str:
 
 
 def available_plans() -> list[str]:
-    return sorted(plan_name(path) for path in PLANS_DIR.glob("*.toml"))
+    return sorted(plan_name(path) for path in SELFTESTS_DIR.glob("*.toml"))
 
 
 def load_plan(name_or_path: str) -> Plan:
     """A plan by name (selftests/) or file, every key checked; bad input names its key and line."""
     path = Path(name_or_path)
     if path.suffix != ".toml":
-        path = PLANS_DIR / f"{name_or_path}.toml"
+        path = SELFTESTS_DIR / f"{name_or_path}.toml"
     if not path.is_file():
         raise UsageError(
             f"--plan {shown(name_or_path)}: no such plan; choose from {', '.join(available_plans())} "
@@ -120,7 +123,7 @@ _VERSION = re.compile(r"\d+\.\d+(\.\d+)?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TOP_KEYS = ("description", "timeout", "kconfig", "setup", "step", "matrix")
 _STEP_KEYS = ("name", "args", "expect", "timeout", "program", "requires", "ktap_cases", "before_kernel",
-              "before_kernel_reason", "tmpdir", "longterm")
+              "before_kernel_reason", "tmpdir", "longterm", "expected_warning")
 _GUEST_PATH = re.compile(r"/[A-Za-z0-9_./-]{0,200}")
 _SETUP_KEYS = ("hugetlb_mb", "thp")
 _MATRIX_KEYS = ("axes", "timeout", "program")
@@ -244,7 +247,17 @@ def _step(entry: dict, where: str, default_timeout: float) -> Step:
         before_kernel_reason=_text(entry, "before_kernel_reason", where, ""),
         tmpdir=tmpdir,
         longterm=_typed(entry, "longterm", bool, where, False),
+        expected_warning=_pattern(entry, "expected_warning", where),
     )
+
+
+def _pattern(entry: dict, key: str, where: str) -> str:
+    pattern = _text(entry, key, where, "")
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"{where}: {key} is not a regular expression ({error})") from None
+    return pattern
 
 
 def _expand_matrix(matrix: dict) -> list[dict]:
