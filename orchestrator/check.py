@@ -277,7 +277,41 @@ def figures_of(output: StepOutput) -> dict[str, str]:
             figures[f"page.{number}.pincount"] = page.pincount
         if page.order:
             figures[f"page.{number}.subpage"] = page.pfn & ((1 << page.order) - 1)
+    figures.update(output.program_figures)
     return {key: str(value) for key, value in figures.items() if value is not None}
+
+
+GUP_PIN_COUNTING_BIAS = 1024
+REFCOUNT_MAX = 2**31 - 1  # a page's refcount is a signed 32-bit atomic_t on every arch
+
+
+def pins_allowed(base_refcount: int) -> int:
+    """How many pins of an order-0 page GUP grants from a refcount of base_refcount: pin k is taken while the
+    count before it, base + 1024 (k - 1), is still positive, and refused once it has gone negative."""
+    return (REFCOUNT_MAX - base_refcount) // GUP_PIN_COUNTING_BIAS + 1
+
+
+def check_pin_limit(output: StepOutput) -> list[Problem]:
+    """A pin-limit workload's count of pins that succeeded is what the bias allows from the page's refcount
+    (dumped with gup_test's own reference on the page: one more than the base)."""
+    figures = output.program_figures
+    if "pins_succeeded" not in figures or "refcount_before" not in figures:
+        return []
+    base = int(figures["refcount_before"]) - 1
+    allowed, succeeded = pins_allowed(base), int(figures["pins_succeeded"])
+    if succeeded == allowed:
+        return []
+    return [Problem(ProblemKind.PIN_LIMIT,
+                    f"expected exactly {allowed} pins of one page to succeed from a refcount of {base}, "
+                    f"{succeeded} did", ("pins_succeeded",), {"allowed": allowed, "succeeded": succeeded,
+                                                               "base_refcount": base})]
+
+
+def _expected_warnings(step: Step, splats: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The splat lines the step provokes on purpose, and the rest."""
+    expected = [line for line in splats
+                if step.expected_warning and "WARNING" in line and re.search(step.expected_warning, line)]
+    return expected, [line for line in splats if line not in expected]
 
 
 def crash_title(text: str) -> str:
@@ -316,9 +350,12 @@ def check_step(step: Step, capture: StepCapture, arch: Arch, command: StepComman
         return _ended_early(step, capture)
     output = parse_step(capture.text)
     figures = figures_of(output)
+    expected, splats = _expected_warnings(step, output.splats)
+    if step.expected_warning:
+        figures["expected_warnings"] = str(len(expected))
     problems = (
         check_exit(step, output, capture.exit_status or 0)
-        + splat_problem(output.splats)
+        + splat_problem(splats)
         + check_ktap(output)
         + check_stuck_tasks(output)
         + check_counters_read(output)
@@ -326,6 +363,7 @@ def check_step(step: Step, capture: StepCapture, arch: Arch, command: StepComman
         + check_counters_move(step, output)
         + check_huge_pages_back(output)
         + check_memory_back(step, output, arch)
+        + check_pin_limit(output)
     )
     if command.kind and command.kind.commands:
         invocation = parse_gup_args(command.args, command.kind)

@@ -7,6 +7,7 @@ shadow copy of the selftests folder, never in the tree itself.
 """
 
 import hashlib
+import shlex
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,9 @@ from orchestrator.arches import Arch
 from orchestrator.debian_archive import PrivateApt, host_codename
 from orchestrator.errors import InfrastructureError
 from orchestrator.features import Feature
-from orchestrator.gup_programs import program_kinds
+from orchestrator.gup_programs import program_kinds, source_of
 from orchestrator.layout import Cache
-from orchestrator.paths import exclusive, find_program, mark_used
+from orchestrator.paths import SELFTESTS_DIR, exclusive, find_program, mark_used
 from orchestrator.source import KernelSource
 from orchestrator.tools import run_logged
 
@@ -40,10 +41,12 @@ def build_guest_tools(source: KernelSource, arch: Arch, cache_dir: Path, log: Pa
     kernel's own interface, from selftests' tree), and busybox; cached."""
     with exclusive(Cache(cache_dir).guest_lock):
         libraries = tuple(_guest_deb(package, arch, cache_dir, log) for package in LIBRARY_PACKAGES)
-        own = [kind.name for kind in program_kinds().values() if kind.kernel_abi or selftests is None]
-        others = [name for name in program_kinds() if name not in own]  # none without --selftests-from
+        # gupvm's own workloads use gup_test's ioctls too: built against the kernel's tree.
+        from_kernel = [kind.name for kind in program_kinds().values()
+                       if kind.kernel_abi or kind.own or selftests is None]
+        others = [name for name in program_kinds() if name not in from_kernel]  # none without --selftests-from
         programs = {**_build_programs(selftests or source, arch, libraries, others, cache_dir, log),
-                    **_build_programs(source, arch, libraries, own, cache_dir, log)}
+                    **_build_programs(source, arch, libraries, from_kernel, cache_dir, log)}
         return GuestTools(programs=programs, busybox=_guest_deb("busybox-static", arch, cache_dir, log) / "bin/busybox")
 
 
@@ -64,9 +67,10 @@ def _library_flags(libraries: tuple[Path, ...]) -> list[str]:
 
 def _build_programs(source: KernelSource, arch: Arch, libraries: tuple[Path, ...], names: list[str],
                     cache_dir: Path, log: Path) -> dict[str, Path]:
-    # Whichever the tree has: gup_benchmark (5.10) or gup_test, gup_longterm from 6.5, cow from 6.2, ...
+    # Whichever the tree has: gup_benchmark (5.10) or gup_test, gup_longterm from 6.5, cow from 6.2, ...; and
+    # gupvm's own workloads, built against this tree's headers.
     kinds = program_kinds()
-    wanted = [name for name in names if (source.selftests_dir / kinds[name].source).is_file()]
+    wanted = [name for name in names if source_of(kinds[name], source.selftests_dir).is_file()]
     if not wanted:
         return {}
     key = _inputs_key(source, arch, libraries, names)
@@ -84,23 +88,32 @@ def _build_programs(source: KernelSource, arch: Arch, libraries: tuple[Path, ...
         log=log,
         background=True,
     )
-    shadow = _shadow_selftests(source, root / "shadow")
     output.mkdir(parents=True)
-    run_logged(
-        [
-            "make", "-C", str(shadow), f"OUTPUT={output}",
-            # 6.x reads the uapi headers from KHDR_INCLUDES, 5.10 only from
-            # EXTRA_CFLAGS; and 5.10's lib.mk would install headers into the
-            # tree unless told they are installed.
-            f"KHDR_INCLUDES=-isystem {headers}/usr/include", "KSFT_KHDR_INSTALL_DONE=1",
-            "EXTRA_CFLAGS=" + " ".join(["-static", f"-isystem {headers}/usr/include", *_library_flags(libraries),
-                                        *arch.guest_cflags]),
-            *map(str, built.values()),
-        ],
-        what=f"building {', '.join(wanted)} ({arch.name})",
-        log=log,
-        background=True,
-    )
+    flags = ["-static", f"-isystem {headers}/usr/include", *_library_flags(libraries), *arch.guest_cflags]
+    from_tree = [name for name in wanted if not kinds[name].own]
+    if from_tree:
+        shadow = _shadow_selftests(source, root / "shadow")
+        run_logged(
+            [
+                "make", "-C", str(shadow), f"OUTPUT={output}",
+                # 6.x reads the uapi headers from KHDR_INCLUDES, 5.10 only from
+                # EXTRA_CFLAGS; and 5.10's lib.mk would install headers into the
+                # tree unless told they are installed.
+                f"KHDR_INCLUDES=-isystem {headers}/usr/include", "KSFT_KHDR_INSTALL_DONE=1",
+                "EXTRA_CFLAGS=" + " ".join(flags),
+                *(str(built[name]) for name in from_tree),
+            ],
+            what=f"building {', '.join(from_tree)} ({arch.name})",
+            log=log,
+            background=True,
+        )
+    for name in wanted:
+        if kinds[name].own:
+            # mm/gup_test.h, where the tree has it (5.11 and later): gup_test's ioctls as this kernel speaks them.
+            run_logged(["gcc", "-O2", "-Wall", *shlex.split(" ".join(flags)), "-iquote", str(source.path / "mm"),
+                        "-o", str(built[name]), str(SELFTESTS_DIR / kinds[name].source),
+                        *(f"-l{library}" for library in kinds[name].libraries)],
+                       what=f"building {name} ({arch.name})", log=log, background=True)
     (root / COMPLETE).touch()
     return built
 
@@ -115,6 +128,11 @@ def _inputs_key(source: KernelSource, arch: Arch, libraries: tuple[Path, ...], n
         digest.update((root / PACKAGE_VERSION).read_bytes())
     selftests = source.selftests_dir
     inputs = [*sorted(path for path in selftests.parent.iterdir() if path.is_file())]
+    kinds = program_kinds()
+    if any(kinds[name].own for name in names):
+        digest.update(b"".join(path.name.encode() + b"\0" + path.read_bytes()
+                               for path in sorted(SELFTESTS_DIR.glob("*.[ch]"))))
+        inputs += [source.path / "mm/gup_test.h"] if (source.path / "mm/gup_test.h").is_file() else []
     source_arch = Path(arch.kernel_image).parts[1]  # the kernel's SRCARCH: arch/x86/boot/bzImage -> x86
     for folder in (selftests, source.path / "include/uapi", source.path / "arch" / source_arch / "include/uapi"):
         inputs += sorted(path for path in folder.rglob("*") if path.is_file())

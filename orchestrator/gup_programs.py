@@ -15,6 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from orchestrator.paths import SELFTESTS_DIR
+
 if TYPE_CHECKING:  # plan.py reaches this module through config and source
     from orchestrator.arches import Arch
     from orchestrator.plan import Plan
@@ -32,6 +34,8 @@ class ProgramKind:
     stands_in_for: str = ""
     plan_getopt: str = ""  # for the program plans are written for: which of its options take a value
     kernel_abi: bool = False  # it speaks an interface of the kernel's own version: built from the kernel's tree
+    own: bool = False  # gupvm's own workload (selftests/ of gupvm), not a program of the tree
+    libraries: tuple[str, ...] = ()  # what an own workload links (-l), from the guest's static libraries
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,8 @@ def _table() -> dict:
 
 @cache
 def program_kinds() -> dict[str, ProgramKind]:
-    return {name: ProgramKind(name=name, **fields) for name, fields in _table().items() if name != "options"}
+    return {name: ProgramKind(name=name, **{**fields, "libraries": tuple(fields.get("libraries", ()))})
+            for name, fields in _table().items() if name != "options"}
 
 
 def accepted_getopt(source_text: str) -> str:
@@ -81,11 +86,16 @@ def tree_programs(selftests_dir: Path, others_from: Path | None = None) -> dict[
     others_from: where the programs that need not match the kernel come from (--selftests-from), if elsewhere."""
     found: dict[str, TreeProgram] = {}
     for kind in program_kinds().values():
-        source = (selftests_dir if kind.kernel_abi or others_from is None else others_from) / kind.source
+        source = source_of(kind, selftests_dir if kind.kernel_abi or others_from is None else others_from)
         if source.is_file():
             program = TreeProgram(kind, accepted_getopt(source.read_text(errors="replace")))
             found.setdefault(kind.stands_in_for or kind.name, program)
     return found
+
+
+def source_of(kind: ProgramKind, selftests_dir: Path) -> Path:
+    """Where a program's source is: gupvm's own workloads in gupvm's selftests/, the rest in the tree's."""
+    return (SELFTESTS_DIR if kind.own else selftests_dir) / kind.source
 
 
 def step_command(program: str, args: tuple[str, ...], available: dict[str, TreeProgram]) -> StepCommand:

@@ -22,6 +22,8 @@ _TIMING = re.compile(r"(?:(\w+): )?[Tt]ime: get:(-?\d+) put:(-?\d+) us")
 _DONE = re.compile(r"^(?:# )?(\w+): done$")
 _TRUNCATED = re.compile(r"[Tt]runcated \(size: (\d+)\)")
 _KTAP_RESULT = re.compile(r"^(ok|not ok) (\d+)\s*(.*?)(?:\s*#\s*(SKIP|TODO|XFAIL|XPASS)\b\s*(.*))?$", re.I)
+# A figure a workload of gupvm's own reports for results.json ("# figure pins_succeeded=2097152").
+_PROGRAM_FIGURE = re.compile(r"^# figure (\w+)=(\S+)$", re.M)
 SPLAT = re.compile(
     r"WARNING:|BUG:|\bOops\b|is NOT dma-pinned|Kernel panic|kernel BUG at|general protection fault"
     r"|Bad page (state|map)|refcount_t: |blocked for more than \d+ seconds|detected stalls? on"
@@ -109,6 +111,7 @@ class StepOutput:
     memory_before: dict[str, int] = field(default_factory=dict)  # /proc/meminfo: kB, or pages for HugePages_*
     memory_after: dict[str, int] = field(default_factory=dict)  # read again, settled, where it fell short at first
     stuck_tasks: tuple[str, ...] = ()  # "pid comm" of each task left in D state after the step
+    program_figures: dict[str, str] = field(default_factory=dict)  # what the program said it measured
 
     def delta(self, counter: str) -> int | None:
         if counter in self.counters_before and counter in self.counters_after:
@@ -133,6 +136,7 @@ def parse_step(step_text: str) -> StepOutput:
         memory_before=parse_meminfo(sections.get("memory-before", "")),
         memory_after=parse_meminfo(sections.get("memory-settled") or sections.get("memory-after", "")),
         stuck_tasks=tuple(line.strip() for line in sections.get("stuck-tasks", "").splitlines() if line.strip()),
+        program_figures=dict(_PROGRAM_FIGURE.findall(program_output)),
     )
 
 

@@ -25,7 +25,7 @@ class Status(StrEnum):
     TIMEOUT = "timeout"  # the step hung
     SKIPPED = "skipped"  # not applicable here (the kernel lacks what it needs), with the reason
     INTERRUPTED = "interrupted"  # a signal stopped gupvm before or while it ran
-    KNOWN_FAILURE = "known-failure"  # failed as a listed upstream bug explains (selftests/known-failures.toml)
+    KNOWN_FAILURE = "known-failure"  # failed as a listed upstream bug explains (orchestrator/known_failures.toml)
 
     @property
     def failing(self) -> bool:
@@ -46,6 +46,7 @@ class ProblemKind(StrEnum):
     STUCK_TASK = "stuck-task"
     IMBALANCE = "imbalance"
     EXACT_COUNT = "exact-count"
+    PIN_LIMIT = "pin-limit"  # not exactly the pins of one page the 1024 bias allows succeeded
     DUMP_PAGE = "dump-page"
     LONGTERM_PIN_MOVABLE = "longterm-pin-movable"  # a long-term pinned page left in ZONE_MOVABLE or CMA
     HUGE_PAGES_NOT_FREED = "huge-pages-not-freed"

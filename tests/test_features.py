@@ -19,7 +19,7 @@ PINNING = load_plan("pinning")
 
 def test_the_pinning_plan_needs_the_plumbing_the_issue_names():
     needed = {feature.name for feature in PINNING.features}
-    assert needed == {"movable", "shmem", "madvise", "io_uring", "ext4", "secretmem", "cross_memory_attach"}
+    assert needed == {"movable", "shmem", "madvise", "io_uring", "ext4", "secretmem", "cross_memory_attach", "udmabuf"}
 
 
 def test_smoke_needs_no_feature_so_its_kernel_is_unchanged():
@@ -64,7 +64,7 @@ def test_the_guest_prepares_each_feature_it_has_and_gets_its_kernel_arguments(tm
     init = render_init(PINNING, X86_64, commands, available)
     assert "prepare ext4 ext4_on_ram_disk" in init
     assert "step 9 gup_longterm-ext4 shmem,io_uring,ext4 /mnt/ext4 gup_longterm" in init
-    assert set(kernel_args(available)) >= {"movablecore=256M", "brd.rd_nr=1"}
+    assert set(kernel_args(available)) >= {"movablecore=256M", "brd.rd_nr=2"}
 
 
 @pytest.mark.parametrize("header, text, value", [

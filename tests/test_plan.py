@@ -79,6 +79,13 @@ def test_unknown_placeholder_or_requirement_is_a_usage_error(tmp_path: Path):
             load_plan(str(bad))
 
 
+def test_an_expected_warning_that_is_no_regular_expression_is_a_usage_error(tmp_path: Path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[step]]\nname = "x"\nargs = []\nexpect = "pin"\nexpected_warning = "try_grab_folio("\n')
+    with pytest.raises(UsageError, match="expected_warning is not a regular expression"):
+        load_plan(str(bad))
+
+
 @pytest.mark.parametrize("console, environment", [
     ("@@gupvm environment hugetlb_pages=8/8 thp=always\r\n", {"hugetlb_pages": "8/8", "thp": "always"}),
     ("[  1.2] x\r\r\n@@gupvm environment hugetlb_pages=0/64 thp=unavailable\r\r\n@@gupvm ready 6.1",
