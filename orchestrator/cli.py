@@ -38,7 +38,7 @@ from orchestrator.errors import GupvmError, UsageError
 from orchestrator.gitrepo import Repo
 from orchestrator.layout import RunDir
 from orchestrator.paths import default_cache_dir
-from orchestrator.plan import Plan, available_plans, load_plan
+from orchestrator.plan import Plan, available_plans, load_plan, select_steps
 from orchestrator.qemu import ACCELS, CLOCKS
 from orchestrator.results import SuiteResult
 
@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "or realtime; auto: icount under TCG, realtime under KVM (default: auto)")
     run.add_argument("--samples", type=int, metavar="N",
                      help="timing samples per benchmark step, all in one boot (gup_test -r N)")
+    run.add_argument("--step", action="append", default=[], metavar="NAME",
+                     help="only these steps of the plan (its kernel then has only what they need); repeatable")
     run.add_argument("--junit", type=Path, help="where to write JUnit XML (default: junit.xml in the run directory)")
     options.add_limit_options(run)
     run.add_argument("--kcidb", type=Path, metavar="FILE", help=f"also write the run as KCIDB JSON "
@@ -225,7 +227,8 @@ def _list_cells(args: argparse.Namespace) -> int:
 
 
 def _plans(args: argparse.Namespace, selection: _Selection) -> dict[str, Plan]:
-    plans = {cell.plan: load_plan(cell.plan) for cell in selection.every if cell.plan}
+    plans = {cell.plan: select_steps(load_plan(cell.plan), tuple(getattr(args, "step", ())))
+             for cell in selection.every if cell.plan}
     if getattr(args, "samples", None) is not None:
         plans = {name: samples.with_samples(plan, args.samples) for name, plan in plans.items()}
     return plans

@@ -71,6 +71,12 @@ def program_kinds() -> dict[str, ProgramKind]:
             for name, fields in _table().items() if name != "options"}
 
 
+def is_own_workload(program: str) -> bool:
+    """Is a plan step's program one of gupvm's own workloads (selftests/*.c)?"""
+    kind = program_kinds().get(program)
+    return bool(kind and kind.own)
+
+
 def accepted_getopt(source_text: str) -> str:
     """The getopt string of a selftest's source, keeping only the options its switch has a case for."""
     match = re.search(r'getopt\(\s*argc\s*,\s*argv\s*,\s*"([^"]*)"', source_text)

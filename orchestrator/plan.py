@@ -303,7 +303,7 @@ def select_steps(plan: Plan, names: tuple[str, ...]) -> Plan:
     """The plan narrowed to the named steps, in the plan's order."""
     if not names:
         return plan
-    known = {step.name for step in plan.steps}
+    known = [step.name for step in plan.steps]
     if unknown := [name for name in names if name not in known]:
         raise UsageError(f"--step {unknown[0]}: plan {plan.name} has no such step; its steps: {', '.join(known)}")
     return dataclasses.replace(plan, steps=tuple(step for step in plan.steps if step.name in names))

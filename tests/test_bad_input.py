@@ -96,6 +96,8 @@ def _cases():
         ("accel-unknown", ["run", "--accel", "hvf"], None, "invalid choice: 'hvf'"),
         ("plan-unknown", ["run", "--plan", "nosuch"], None, "--plan nosuch: no such plan"),
         ("plan-a-directory", ["run", "--plan", "{tmp}/dir.toml"], None, "no such plan"),
+        ("step-unknown", ["run", "--plan", "pinning", "--step", "cow", "--step", "nosuch"], None,
+         "--step nosuch: plan pinning has no such step; its steps: movable-pin_longterm,"),
         ("subcommand-unknown", ["gupvm", "--help"], None, "invalid choice: 'gupvm'"),
         ("doctor-cache-in-proc", ["doctor", "--cache-dir", "/proc/x"], None, "--cache-dir /proc/x: cannot write"),
         ("kcidb-in-proc", ["run", "--kcidb", "/proc/nope/k.json"], None, "--kcidb /proc/nope/k.json: cannot write"),
