@@ -72,11 +72,14 @@ class Plan:
     steps: tuple[Step, ...]
     setup: Setup = Setup()
     kconfig: tuple[str, ...] = ()  # CONFIG_X=value the steps need, merged after gupvm's own fragments
+    # Of a plan cut down by --step, what the whole plan's steps need: its kernel stays the whole plan's, so a
+    # step run alone meets the kernel it met in the plan (and reuses its build).
+    whole_plan_requires: tuple[str, ...] = ()
 
     @property
     def features(self) -> tuple[features.Feature, ...]:
         """The kernel features the plan's steps need (kconfigs/features.toml)."""
-        return features.of([need for step in self.steps for need in step.requires])
+        return features.of([*self.whole_plan_requires, *(need for step in self.steps for need in step.requires)])
 
 
 def plan_name(path: Path) -> str:
@@ -300,13 +303,15 @@ def base_name(step_name: str) -> str:
 
 
 def select_steps(plan: Plan, names: tuple[str, ...]) -> Plan:
-    """The plan narrowed to the named steps, in the plan's order."""
+    """The plan narrowed to the named steps, in the plan's order; its kernel still the whole plan's."""
     if not names:
         return plan
     known = [step.name for step in plan.steps]
     if unknown := [name for name in names if name not in known]:
         raise UsageError(f"--step {unknown[0]}: plan {plan.name} has no such step; its steps: {', '.join(known)}")
-    return dataclasses.replace(plan, steps=tuple(step for step in plan.steps if step.name in names))
+    whole = (*plan.whole_plan_requires, *(need for step in plan.steps for need in step.requires))
+    return dataclasses.replace(plan, steps=tuple(step for step in plan.steps if step.name in names),
+                               whole_plan_requires=whole)
 
 
 def repeated(plan: Plan, times: int) -> Plan:

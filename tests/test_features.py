@@ -10,7 +10,7 @@ from orchestrator.arches import all_arches
 from orchestrator.config import ConfigRequest, feature_gaps
 from orchestrator.features import features, kernel_args, of
 from orchestrator.gup_programs import plan_commands, tree_programs, tree_values
-from orchestrator.plan import load_plan
+from orchestrator.plan import load_plan, select_steps
 from orchestrator.protocol import render_init
 
 X86_64 = all_arches()["x86_64"]
@@ -107,3 +107,9 @@ def test_the_guests_unmet_names_exactly_what_a_step_lacks(requires, said):
               f'unmet "{requires}"\n')
     result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == said and not result.stderr
+
+
+def test_a_step_run_alone_gets_the_whole_plans_kernel():
+    alone = select_steps(PINNING, ("pin_limit-io_uring",))
+    assert [step.name for step in alone.steps] == ["pin_limit-io_uring"]
+    assert alone.features == PINNING.features
