@@ -35,7 +35,7 @@
 
 #define SPAN 8192 /* pages a buffer spans: below the default vm.max_map_count of 65530 mappings */
 #define PIN_BIAS 1024
-#define MAX_RINGS ((1L << 31) / PIN_BIAS / SPAN + 2)
+#define MAX_RINGS ((1LL << 31) / PIN_BIAS / SPAN + 2)
 
 /* The page's refcount from dump_page (with gup_test's own reference), or -1 with why not. */
 static long dumped_refcount(char *page, const char **why)
