@@ -30,6 +30,7 @@ static const char *const case_names[CASES] = {
 };
 
 static int device = -1;
+static const char *failed_call; /* which call of udmabuf() failed last */
 
 struct memfd {
 	int fd;
@@ -58,10 +59,13 @@ static char *udmabuf(struct memfd *memfd, size_t offset, size_t size, int *buffe
 	char *map;
 
 	*buffer = ioctl(device, UDMABUF_CREATE, &create);
-	if (*buffer < 0)
+	if (*buffer < 0) {
+		failed_call = "UDMABUF_CREATE";
 		return NULL;
+	}
 	map = mmap(NULL, size, PROT_READ, MAP_SHARED, *buffer, 0);
 	if (map == MAP_FAILED) {
+		failed_call = "mmap of the dma-buf";
 		close(*buffer);
 		return NULL;
 	}
@@ -81,7 +85,7 @@ static int same(struct memfd *memfd, size_t offset, size_t size, const char *wha
 	char *map = udmabuf(memfd, offset, size, &buffer);
 
 	if (!map)
-		return ktap_diag("%s: UDMABUF_CREATE: %s", what, strerror(errno)), 0;
+		return ktap_diag("%s: %s: %s", what, failed_call, strerror(errno)), 0;
 	ok = !memcmp(map, memfd->map + offset, size);
 	if (!ok)
 		ktap_diag("%s: the dma-buf shows other data than the memfd holds", what);
@@ -164,7 +168,7 @@ static void cases(int hugetlb, const char *name)
 		for (size_t i = 0; ok && i < memfd.size; i++)
 			ok = map[i] == 0;
 		if (!map)
-			ktap_diag("UDMABUF_CREATE: %s", strerror(errno));
+			ktap_diag("%s: %s", failed_call, strerror(errno));
 		ktap_result(ok, "%s: %s", name, case_names[NEVER_WRITTEN]);
 
 		/* The same folios, written by the process after the dma-buf took them. */
@@ -194,14 +198,21 @@ static void cases(int hugetlb, const char *name)
 		pthread_create(&thread, NULL, fault_in, &faulting);
 		while (!faulting.started)
 			;
+		int failed_with = 0;
+
 		for (int i = 0; i < 20; i++) {
 			map = udmabuf(&memfd, 0, memfd.size, &buffer);
 			if (map) {
 				created++;
 				release(map, memfd.size, buffer);
+			} else if (!failed_with) {
+				failed_with = errno;
 			}
 		}
 		pthread_join(thread, NULL);
+		if (created < 20)
+			ktap_diag("%d of 20 dma-bufs created while the range faulted in; the first failure: %s: %s", created,
+				  failed_call, strerror(failed_with));
 		ok = created == 20 && same(&memfd, 0, memfd.size, "after concurrent faults");
 		ktap_result(ok, "%s: %s", name, case_names[CONCURRENT_FAULTS]);
 	}
