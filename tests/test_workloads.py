@@ -115,7 +115,8 @@ def test_more_pins_granted_than_the_bias_allows_is_a_pin_limit_failure(x86_64):
 
 
 def test_a_workload_case_not_ok_fails_its_step_naming_the_case(i386):
-    # 7.3.4 on i386: one of twenty dma-bufs of hugetlb memory failed while a thread faulted the range in.
+    # 7.3.4 on i386: one of twenty dma-bufs of hugetlb memory failed (ENOMEM) while a thread faulted the range in,
+    # which this version of the workload counted as a failure.
     result = verdict(i386, "udmabuf-hugetlb", "i386")
     assert [problem.kind for problem in result.problems] == [ProblemKind.EXIT, ProblemKind.KTAP]
     assert result.problems[1].about == (
