@@ -82,7 +82,7 @@ def apply(result: StepResult, kernel_version: str, arch: str,
     if explained and not any(problem.kind == ProblemKind.KTAP for problem in left):
         # A KTAP program exits non-zero for its failed results: with all of them explained, so is its exit.
         left = [problem for problem in left if problem.kind != ProblemKind.EXIT]
-    references = tuple(entry.reference for entry in used)
+    references = tuple(dict.fromkeys(entry.reference for entry in used))
     unexpected = tuple(entry.reference for entry in entries if entry not in used)
     notes = [f"known failure ({entry.why}): {entry.reference}" for entry in used]
     notes += [f"unexpectedly passing: known to fail here ({entry.why}), {entry.reference}"

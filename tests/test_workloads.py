@@ -8,6 +8,7 @@ from conftest import replayed
 from orchestrator.arches import all_arches
 from orchestrator.check import check_pin_limit, check_step, pins_allowed
 from orchestrator.gup_programs import StepCommand, program_kinds, source_of
+from orchestrator.known import apply
 from orchestrator.parse import CaseStatus, parse_step
 from orchestrator.results import ProblemKind, Status
 
@@ -121,3 +122,24 @@ def test_a_workload_case_not_ok_fails_its_step_naming_the_case(i386):
     assert [problem.kind for problem in result.problems] == [ProblemKind.EXIT, ProblemKind.KTAP]
     assert result.problems[1].about == (
         "hugetlb: dma-bufs created while a thread faults the range in hold the process's data",)
+
+
+@pytest.fixture(scope="module")
+def lts(tmp_path_factory):
+    return replayed("5.10-x86_64-workloads.console.log", "pinning-workloads.plan.toml", tmp_path_factory)
+
+
+def test_the_pin_limit_on_5_10_is_the_known_failure_of_its_debug_vm_unpin(lts):
+    result = verdict(lts, "pin_limit-io_uring")
+    assert {problem.kind for problem in result.problems} == {ProblemKind.EXIT, ProblemKind.SPLAT, ProblemKind.KTAP}
+    assert "put_page_refs" in " ".join(next(p for p in result.problems if p.kind == ProblemKind.SPLAT).about)
+    known = apply(result, "5.10.262", "x86_64")
+    assert known.status == Status.KNOWN_FAILURE, known.message
+    assert known.known == ("https://lore.kernel.org/all/20210615012014.1100672-1-jannh@google.com/",)
+    assert apply(result, "6.1.192", "x86_64").status == Status.FAILED  # not known where the kernel has no such check
+
+
+@pytest.mark.parametrize("name", [name for name in CASES if name != "pin_limit-io_uring"])
+def test_every_other_workload_passes_on_5_10_skipping_what_it_lacks(lts, name):
+    result = verdict(lts, name)
+    assert result.status == Status.PASSED, result.message
