@@ -200,6 +200,8 @@ int main(void)
 		io_uring_queue_exit(&rings[0]);
 	ktap_result(!error, "the page can be pinned again");
 	pins_back_since(before, 60);
+	/* A long-term pin may have migrated the page out of ZONE_MOVABLE: the new page waits in a batch too. */
+	settle_lru_batch();
 	refcount_after = dumped_refcount(range, &after_why);
 	if (refcount_after >= 0)
 		ktap_diag("figure refcount_after=%ld", refcount_after);
