@@ -113,3 +113,8 @@ def test_a_step_run_alone_gets_the_whole_plans_kernel():
     alone = select_steps(PINNING, ("pin_limit-io_uring",))
     assert [step.name for step in alone.steps] == ["pin_limit-io_uring"]
     assert alone.features == PINNING.features
+
+
+def test_the_pinning_end_to_end_plan_gets_the_pinning_plans_kernel():
+    broken = load_plan(str(Path(__file__).parent / "data/pinning-broken.plan.toml"))
+    assert sorted(feature.name for feature in broken.features) == sorted(feature.name for feature in PINNING.features)
