@@ -44,7 +44,10 @@ def test_a_pin_limit_run_that_granted_what_the_bias_allows_passes():
 def test_a_pin_limit_run_that_granted_more_or_fewer_names_the_figure(succeeded):
     (problem,) = check_pin_limit(step_output(f"# figure refcount_before=3\n# figure pins_succeeded={succeeded}\n"))
     assert problem.kind == ProblemKind.PIN_LIMIT
+    assert problem.about == ("pins_succeeded",)  # what bisect and presubmit follow as the signature's detail
     assert problem.figures == {"allowed": 2097152, "succeeded": succeeded, "base_refcount": 2}
+    assert problem.sentence == f"expected exactly 2097152 pins of one page to succeed from a refcount of 2, " \
+                               f"{succeeded} did"
 
 
 def test_every_own_workload_has_its_source_and_says_which_kernel_paths_it_drives():
