@@ -146,3 +146,13 @@ def test_the_pin_limit_on_5_10_is_the_known_failure_of_its_debug_vm_unpin(lts):
 def test_every_other_workload_passes_on_5_10_skipping_what_it_lacks(lts, name):
     result = verdict(lts, name)
     assert result.status == Status.PASSED, result.message
+
+
+def test_udmabuf_on_hugetlb_crashing_6_12_is_the_known_failure_of_memfd_pin_folios(tmp_path_factory):
+    steps = replayed("6.12-x86_64-workloads.console.log", "pinning-workloads.plan.toml", tmp_path_factory)
+    result = verdict(steps, "udmabuf-hugetlb")
+    assert result.status == Status.CRASHED and "kernel BUG at mm/hugetlb.c" in result.message
+    known = apply(result, "6.12.118", "x86_64")
+    assert known.status == Status.KNOWN_FAILURE, known.message
+    assert apply(result, "7.3.4", "x86_64").status == Status.CRASHED
+    assert all(verdict(steps, name).status == Status.PASSED for name in CASES if name != "udmabuf-hugetlb")
