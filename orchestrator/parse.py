@@ -194,7 +194,8 @@ def parse_ktap(text: str) -> tuple[KtapResult, ...]:
 
 
 def _fields(text: str) -> dict[str, int]:
-    return {key: int(value, 0) for key, value in _FIELD.findall(text)}
+    # Decimal unless 0x: a hashed pointer (mapping:0000000086609992) may be all digits with leading zeros.
+    return {key: int(value, 16) if "0x" in value else int(value) for key, value in _FIELD.findall(text)}
 
 
 def parse_dumped_pages(kernel_lines: tuple[str, ...] | list[str]) -> tuple[DumpedPage, ...]:

@@ -126,3 +126,12 @@ def test_real_gup_longterm_results_carry_their_titles(hugepage_612):
     first = results[0]
     assert first.ok and first.number == 1 and first.description == "Should have worked"
     assert first.title.startswith("R/W longterm GUP pin in MAP_SHARED file mapping ... with memfd")
+
+
+def test_a_hashed_mapping_pointer_of_digits_only_is_read_as_text():
+    # 7.2.13: %p hashed the mapping's address to all decimal digits, with leading zeros.
+    (page,) = parse_dumped_pages([
+        "[   43.048246] page: refcount:8194 mapcount:8192 mapping:0000000086609992 index:0x0 pfn:0x3ff35",
+        "[   43.048300] page dumped because: gup_test: dump_pages() test"])
+    assert (page.refcount, page.mapcount, page.mapping, page.index, page.pfn) == \
+        (8194, 8192, "0000000086609992", 0, 0x3ff35)
