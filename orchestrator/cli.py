@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--samples", type=int, metavar="N",
                      help="timing samples per benchmark step, all in one boot (gup_test -r N)")
     run.add_argument("--step", action="append", default=[], metavar="NAME",
-                     help="only these steps of the plan (its kernel then has only what they need); repeatable")
+                     help="only these steps of the plan, on the whole plan's kernel; repeatable")
     run.add_argument("--junit", type=Path, help="where to write JUnit XML (default: junit.xml in the run directory)")
     options.add_limit_options(run)
     run.add_argument("--kcidb", type=Path, metavar="FILE", help=f"also write the run as KCIDB JSON "

@@ -22,20 +22,6 @@
 
 static int scratch_file = -1;
 
-static void fill(char *memory, size_t size, unsigned int seed)
-{
-	for (size_t i = 0; i < size; i++)
-		memory[i] = (char)(seed + i * 7 + i / 4093);
-}
-
-static int filled(const char *memory, size_t size, unsigned int seed)
-{
-	for (size_t i = 0; i < size; i++)
-		if (memory[i] != (char)(seed + i * 7 + i / 4093))
-			return 0;
-	return 1;
-}
-
 /* One READ_FIXED or WRITE_FIXED of a whole registered buffer, at offset 0 of the scratch file. */
 static int fixed_io(struct io_uring *ring, int write, struct iovec *buffer, int index)
 {
@@ -60,20 +46,20 @@ static int round_trip(struct io_uring *ring, struct iovec *buffer, int index, un
 	char *check = malloc(buffer->iov_len);
 	int error, ok = 0;
 
-	fill(buffer->iov_base, buffer->iov_len, seed);
+	fill_pattern(buffer->iov_base, buffer->iov_len, seed);
 	error = fixed_io(ring, 1, buffer, index);
 	if (error)
 		ktap_diag("WRITE_FIXED: %s", strerror(-error));
 	else if (pread(scratch_file, check, buffer->iov_len, 0) != (ssize_t)buffer->iov_len ||
-		 !filled(check, buffer->iov_len, seed))
+		 !holds_pattern(check, buffer->iov_len, seed))
 		ktap_diag("WRITE_FIXED wrote other data than the buffer holds");
 	else {
-		fill(check, buffer->iov_len, seed + 1);
+		fill_pattern(check, buffer->iov_len, seed + 1);
 		pwrite(scratch_file, check, buffer->iov_len, 0);
 		error = fixed_io(ring, 0, buffer, index);
 		if (error)
 			ktap_diag("READ_FIXED: %s", strerror(-error));
-		else if (!filled(buffer->iov_base, buffer->iov_len, seed + 1))
+		else if (!holds_pattern(buffer->iov_base, buffer->iov_len, seed + 1))
 			ktap_diag("READ_FIXED's data is not in the process's memory");
 		else
 			ok = 1;
@@ -92,7 +78,7 @@ static int pins_stay_with_the_parent(struct io_uring *ring, struct iovec *buffer
 	int status, ok = 1;
 
 	for (int i = 0; i < BUFFERS; i++)
-		fill(buffers[i].iov_base, buffers[i].iov_len, 10 + i);
+		fill_pattern(buffers[i].iov_base, buffers[i].iov_len, 10 + i);
 	child = fork();
 	if (child == 0) {
 		for (int i = 0; i < BUFFERS; i++)
@@ -103,11 +89,11 @@ static int pins_stay_with_the_parent(struct io_uring *ring, struct iovec *buffer
 	for (int i = 0; i < BUFFERS && ok; i++) {
 		char *check = malloc(buffers[i].iov_len);
 
-		fill(buffers[i].iov_base, buffers[i].iov_len, 20 + i);
+		fill_pattern(buffers[i].iov_base, buffers[i].iov_len, 20 + i);
 		if (fixed_io(ring, 1, &buffers[i], i) ||
 		    pread(scratch_file, check, buffers[i].iov_len, 0) != (ssize_t)buffers[i].iov_len)
 			ok = 0, ktap_diag("buffer %d: I/O after fork failed", i);
-		else if (!filled(check, buffers[i].iov_len, 20 + i))
+		else if (!holds_pattern(check, buffers[i].iov_len, 20 + i))
 			ok = 0, ktap_diag("buffer %d: the pins write %s, not the parent's data", i,
 					  check[0] == (char)0xcc ? "the child's data" : "stale data");
 		free(check);

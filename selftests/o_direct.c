@@ -20,20 +20,6 @@
 static const char *const target_paths[TARGETS] = { "/dev/ram1", "/mnt/ext4/o_direct.data" };
 static const char *const target_names[TARGETS] = { "RAM disk", "ext4 file" };
 
-static void fill(char *memory, size_t size, unsigned int seed)
-{
-	for (size_t i = 0; i < size; i++)
-		memory[i] = (char)(seed * 31 + i * 11 + i / 509);
-}
-
-static int filled(const char *memory, size_t size, unsigned int seed)
-{
-	for (size_t i = 0; i < size; i++)
-		if (memory[i] != (char)(seed * 31 + i * 11 + i / 509))
-			return 0;
-	return 1;
-}
-
 /* Write the buffer with O_DIRECT, wipe it, read it back with O_DIRECT, and read the file without it. */
 static int round_trip(int direct, int buffered, char *buffer, size_t size, unsigned int seed)
 {
@@ -41,7 +27,7 @@ static int round_trip(int direct, int buffered, char *buffer, size_t size, unsig
 	ssize_t done;
 	int ok = 0;
 
-	fill(buffer, size, seed);
+	fill_pattern(buffer, size, seed);
 	done = pwrite(direct, buffer, size, 0);
 	if (done != (ssize_t)size) {
 		ktap_diag("O_DIRECT write: %s", done < 0 ? strerror(errno) : "short");
@@ -50,9 +36,9 @@ static int round_trip(int direct, int buffered, char *buffer, size_t size, unsig
 		done = pread(direct, buffer, size, 0);
 		if (done != (ssize_t)size)
 			ktap_diag("O_DIRECT read: %s", done < 0 ? strerror(errno) : "short");
-		else if (!filled(buffer, size, seed))
+		else if (!holds_pattern(buffer, size, seed))
 			ktap_diag("O_DIRECT read other data than was written");
-		else if (pread(buffered, check, size, 0) != (ssize_t)size || !filled(check, size, seed))
+		else if (pread(buffered, check, size, 0) != (ssize_t)size || !holds_pattern(check, size, seed))
 			ktap_diag("a buffered read sees other data than O_DIRECT wrote");
 		else
 			ok = 1;

@@ -136,6 +136,21 @@ static inline long pins_back_since(struct pin_counters before, int seconds)
 	return pins_settle(before, 0, seconds);
 }
 
+/* A pattern of bytes that differs from page to page and from seed to seed, and whether memory holds it. */
+static inline void fill_pattern(char *memory, size_t size, unsigned int seed)
+{
+	for (size_t i = 0; i < size; i++)
+		memory[i] = (char)(seed * 31 + i * 7 + i / 4093);
+}
+
+static inline int holds_pattern(const char *memory, size_t size, unsigned int seed)
+{
+	for (size_t i = 0; i < size; i++)
+		if (memory[i] != (char)(seed * 31 + i * 7 + i / 4093))
+			return 0;
+	return 1;
+}
+
 /* The kinds of memory GUP treats differently, each mapped as `folios` folios. */
 enum memory_kind { BASE_PAGES, THP, HUGETLB };
 static const char *const memory_kind_names[] = { "base pages", "THP", "hugetlb" };
