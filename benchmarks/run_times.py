@@ -52,7 +52,7 @@ def one_round() -> dict[str, float]:
         build_dir = scratch / "plain-build"
         build_dir.mkdir()
         shutil.copy(run_dir / f"config-debian-6.1-{ARCH.name}", build_dir / ".config")
-        figures["make"] = timed(["make", "-C", str(kernel_source.path), f"O={build_dir}", f"ARCH={ARCH.make_arch}",
+        figures["make"] = timed(["make", "-C", str(kernel_source.path), f"O={build_dir}", *ARCH.make_variables,
                                  f"-j{os.cpu_count()}", "bzImage"], env)
         tools = guest.build_guest_tools(kernel_source, ARCH, scratch / "cache", scratch / "guest.log")
         initramfs = scratch / "initramfs.cpio"

@@ -1,7 +1,8 @@
 """Per-architecture parameters, loaded from the data files in arches/.
 
-Everything that differs between the x86 variants lives in one TOML file
-each; adding a variant means adding a file, not code.
+Everything that differs between the arches (x86 and ARM, each with its
+32-bit variants) lives in one TOML file each; adding an arch means adding a
+file, not code.
 """
 
 import tomllib
@@ -18,11 +19,12 @@ DEFAULT_ARCH = "x86_64"
 @dataclass(frozen=True)
 class Arch:
     name: str
-    make_arch: str
+    make_arch: str  # the kernel's ARCH=, which is also KCIDB's name of the architecture
     kernel_image: str
-    kconfig_fragment: str
+    kconfig_fragments: tuple[str, ...]  # merged after gup.config, so an arch may switch off what it cannot have
     qemu_binary: str
     qemu_machine: str
+    qemu_cpu: str  # the CPU model under TCG (KVM runs the host's)
     memory_mb: int
     console: str
     kernel_args: tuple[str, ...]
@@ -31,7 +33,10 @@ class Arch:
     bits: int
     pae: bool
     page_size: int
-    huge_page_size: int
+    huge_page_size: int  # the default hugetlb size and the THP size; 0 where the arch has neither
+    cross_compile: str = ""  # the toolchain's prefix (make CROSS_COMPILE=) where it is not the host's own
+    # hugetlb sizes beside the default: a step that maps hugetlb memory runs again at each (plan.on_arch)
+    extra_hugetlb_sizes: tuple[int, ...] = ()
     # Options no fragment can ask for (they are selected), checked all the
     # same: each entry is satisfied by any one of its CONFIG_X=value choices.
     config_checks: tuple[tuple[str, ...], ...] = ()
@@ -40,11 +45,27 @@ class Arch:
     def pages_per_huge_page(self) -> int:
         return self.huge_page_size // self.page_size
 
+    @property
+    def make_variables(self) -> tuple[str, ...]:
+        """What every make of the kernel's tree is told of the arch: its ARCH and, where it differs, the
+        toolchain (Kconfig asks the compiler too, so the config stage needs it as much as the build)."""
+        return (f"ARCH={self.make_arch}", f"CROSS_COMPILE={self.cross_compile}")
+
+    @property
+    def compiler(self) -> str:
+        """The C compiler of the guest's programs."""
+        return f"{self.cross_compile}gcc"
+
+    def hugetlb_pages(self, megabytes: int, size: int = 0) -> int:
+        """How many huge pages of size (default: the arch's) make megabytes; none where the arch has none."""
+        size = size or self.huge_page_size
+        return (megabytes << 20) // size if size else 0
+
 
 def _load(path: Path) -> Arch:
     data = tomllib.loads(path.read_text())
-    data["guest_cflags"] = tuple(data["guest_cflags"])
-    data["kernel_args"] = tuple(data["kernel_args"])
+    for key in ("guest_cflags", "kernel_args", "kconfig_fragments", "extra_hugetlb_sizes"):
+        data[key] = tuple(data.get(key, ()))
     data["config_checks"] = tuple(tuple(choices) for choices in data.get("config_checks", ()))
     return Arch(**data)
 

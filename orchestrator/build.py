@@ -92,7 +92,7 @@ def build_kernel(
         install_config(final, build_dir)
         target = Path(arch.kernel_image).name
         run_logged(
-            ["make", "-C", str(source.path), f"O={build_dir}", f"ARCH={arch.make_arch}", f"-j{jobs}", target],
+            ["make", "-C", str(source.path), f"O={build_dir}", *arch.make_variables, f"-j{jobs}", target],
             what=f"kernel build ({arch.name})",
             log=log,
         )

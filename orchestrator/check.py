@@ -100,13 +100,17 @@ def check_stuck_tasks(output: StepOutput) -> list[Problem]:
 
 
 def check_huge_pages_back(output: StepOutput) -> list[Problem]:
-    """Every huge page the step used is free again once its processes are gone."""
-    before, after = output.memory_before.get("HugePages_Free"), output.memory_after.get("HugePages_Free")
-    if before is None or after is None or after >= before:
-        return []
-    return [Problem(ProblemKind.HUGE_PAGES_NOT_FREED,
-                    f"expected every huge page free again after the step: HugePages_Free was {before}, is {after}",
-                    ("HugePages_Free",), {"before": before, "after": after})]
+    """Every huge page the step used is free again once its processes are gone, at every size (HugePages_Free
+    counts the default size; HugePages_Free_64kB and the like the arch's others)."""
+    problems = []
+    for name, before in output.memory_before.items():
+        after = output.memory_after.get(name)
+        if not name.startswith("HugePages_Free") or after is None or after >= before:
+            continue
+        problems.append(Problem(ProblemKind.HUGE_PAGES_NOT_FREED,
+                                f"expected every huge page free again after the step: {name} was {before}, is {after}",
+                                (name,), {"before": before, "after": after}))
+    return problems
 
 
 def free_kb(memory: dict[str, int], arch: Arch) -> int | None:

@@ -132,7 +132,7 @@ class ConfigRequest:
                 raise UsageError(
                     f"--kconfig-add {addition!r}: expected CONFIG_NAME=value with y, n, m, a number or a quoted string"
                 )
-        own = (KCONFIGS_DIR / arch.kconfig_fragment, GUP_FRAGMENT)
+        own = (GUP_FRAGMENT, *(KCONFIGS_DIR / fragment for fragment in arch.kconfig_fragments))
         return cls(own=own, user=tuple(user_fragments), additions=tuple(additions), checks=arch.config_checks,
                    plan_options=tuple(plan_options), features=tuple(features))
 
@@ -316,7 +316,7 @@ def _merge(source: KernelSource, arch: Arch, request: ConfigRequest, symbols: fr
            log: Path, jobs: int) -> str:
     build_dir.mkdir(parents=True, exist_ok=True)
     # -j: the first pass also compiles the kconfig tools.
-    make = ["make", "-s", f"-j{jobs}", "-C", str(source.path), f"O={build_dir}", f"ARCH={arch.make_arch}"]
+    make = ["make", "-s", f"-j{jobs}", "-C", str(source.path), f"O={build_dir}", *arch.make_variables]
     run_logged([*make, "tinyconfig"], what="make tinyconfig", log=log)
     layers = []
     for number, layer in enumerate(request.layers()):

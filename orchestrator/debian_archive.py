@@ -1,7 +1,7 @@
 """Debian's archive, reached through a private apt state in gupvm's cache.
 
 Kernel sources (linux-source-X.Y) of every suite from oldoldstable to
-experimental, and the guests' busybox-static of either arch, come from the
+experimental, and each guest arch's busybox-static and static libraries, come from the
 archive the host already uses. The host's apt configuration, lists and
 installed packages are never touched: apt runs with its own sources list,
 lists, cache and an empty dpkg status, all under the cache directory.
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import interrupt
+from orchestrator.arches import all_arches
 from orchestrator.errors import InfrastructureError, UsageError
 from orchestrator.layout import Cache
 from orchestrator.paths import exclusive
@@ -27,7 +28,7 @@ DEFAULT_KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
 SUITES = ("bullseye", "bookworm", "bookworm-backports", "trixie", "trixie-backports", "forky", "sid",
           "experimental")
 SECURITY_SUITES = ("bullseye-security", "bookworm-security", "trixie-security")
-GUEST_ARCHES = ("amd64", "i386")
+HOST_DEB_ARCH = "amd64"  # the lists apt reads for the kernel sources, which are Architecture: all
 LISTS_MAX_AGE_SECONDS = 3600  # experimental moves on; an hour-old view of it is fresh enough
 
 
@@ -105,11 +106,21 @@ def host_codename() -> str:
     return match.group(1)
 
 
-def sources_list(archives: HostArchives) -> str:
-    lines = [f"deb [signed-by={archives.main.keyring}] {archives.main.uri} {suite} main" for suite in SUITES]
+def guest_deb_arches() -> tuple[str, ...]:
+    """Every guest's Debian architecture, for its busybox-static and static libraries."""
+    return tuple(sorted({arch.deb_arch for arch in all_arches().values()}))
+
+
+def sources_list(archives: HostArchives, codename: str) -> str:
+    """Every suite for the kernel sources (Architecture: all, so the host's lists have them); the host's own
+    release, whose guest packages gupvm takes, for every guest arch as well. The sources name the arches, so a
+    new guest arch changes them and the lists are fetched again."""
+    def line(source: ArchiveSource, suite: str) -> str:
+        arches = (HOST_DEB_ARCH, *guest_deb_arches()) if suite == codename else (HOST_DEB_ARCH,)
+        return f"deb [signed-by={source.keyring} arch={','.join(dict.fromkeys(arches))}] {source.uri} {suite} main"
+    lines = [line(archives.main, suite) for suite in SUITES]
     if archives.security:
-        lines += [f"deb [signed-by={archives.security.keyring}] {archives.security.uri} {suite} main"
-                  for suite in SECURITY_SUITES]
+        lines += [line(archives.security, suite) for suite in SECURITY_SUITES]
     return "\n".join(lines) + "\n"
 
 
@@ -143,8 +154,8 @@ class PrivateApt:
             "-o", f"Dir::State::Lists={root}/lists",
             "-o", f"Dir::State::status={root}/status",
             "-o", f"Dir::Cache={root}/cache",
-            "-o", "APT::Architecture=amd64",
-            *[item for arch in GUEST_ARCHES for item in ("-o", f"APT::Architectures::={arch}")],
+            "-o", f"APT::Architecture={HOST_DEB_ARCH}",
+            *[item for arch in guest_deb_arches() for item in ("-o", f"APT::Architectures::={arch}")],
             "-o", "Acquire::Languages=none",
             "-o", "APT::Sandbox::User=root",
             "-q",
@@ -154,7 +165,7 @@ class PrivateApt:
         for directory in ("sources.list.d", "preferences.d", "state", "lists/partial", "cache/archives/partial"):
             (self.root / directory).mkdir(parents=True, exist_ok=True)
         (self.root / "status").touch()
-        wanted = sources_list(self._archives or host_archives())
+        wanted = sources_list(self._archives or host_archives(), host_codename())
         sources = self.root / "sources.list"
         if not sources.is_file() or sources.read_text() != wanted:
             sources.write_text(wanted)

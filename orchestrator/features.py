@@ -56,6 +56,3 @@ def of(names: tuple[str, ...] | list[str]) -> tuple[Feature, ...]:
     known = features()
     return tuple(known[name] for name in dict.fromkeys(names) if name in known)
 
-
-def kernel_args(available: tuple[Feature, ...]) -> tuple[str, ...]:
-    return tuple(arg for feature in available for arg in feature.kernel_args)

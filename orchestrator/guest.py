@@ -74,7 +74,7 @@ def _build_programs(source: KernelSource, arch: Arch, libraries: tuple[Path, ...
     if not wanted:
         return {}
     key = _inputs_key(source, arch, libraries, names)
-    root = Cache(cache_dir).guest_programs / f"{arch.make_arch}-{key}"  # i386 and i386-pae share one
+    root = Cache(cache_dir).guest_programs / f"{arch.make_arch}-{key}"  # i386 and i386-pae share one, so do the armv7s
     output = root / "bin"
     built = {name: output / name for name in wanted}
     if (root / COMPLETE).is_file() and all(path.is_file() for path in built.values()):
@@ -83,7 +83,7 @@ def _build_programs(source: KernelSource, arch: Arch, libraries: tuple[Path, ...
     shutil.rmtree(root, ignore_errors=True)
     headers = root / "headers"
     run_logged(
-        ["make", "-s", "-C", str(source.path), f"O={headers}", f"ARCH={arch.make_arch}", "headers_install"],
+        ["make", "-s", "-C", str(source.path), f"O={headers}", *arch.make_variables, "headers_install"],
         what="make headers_install",
         log=log,
         background=True,
@@ -95,7 +95,7 @@ def _build_programs(source: KernelSource, arch: Arch, libraries: tuple[Path, ...
         shadow = _shadow_selftests(source, root / "shadow")
         run_logged(
             [
-                "make", "-C", str(shadow), f"OUTPUT={output}",
+                "make", "-C", str(shadow), f"OUTPUT={output}", f"CROSS_COMPILE={arch.cross_compile}",
                 # 6.x reads the uapi headers from KHDR_INCLUDES, 5.10 only from
                 # EXTRA_CFLAGS; and 5.10's lib.mk would install headers into the
                 # tree unless told they are installed.
@@ -110,8 +110,8 @@ def _build_programs(source: KernelSource, arch: Arch, libraries: tuple[Path, ...
     for name in wanted:
         if kinds[name].own:
             # mm/gup_test.h, where the tree has it (5.11 and later): gup_test's ioctls as this kernel speaks them.
-            run_logged(["gcc", "-O2", "-Wall", *shlex.split(" ".join(flags)), "-iquote", str(source.path / "mm"),
-                        "-o", str(built[name]), str(SELFTESTS_DIR / kinds[name].source),
+            run_logged([arch.compiler, "-O2", "-Wall", *shlex.split(" ".join(flags)), "-iquote",
+                        str(source.path / "mm"), "-o", str(built[name]), str(SELFTESTS_DIR / kinds[name].source),
                         *(f"-l{library}" for library in kinds[name].libraries)],
                        what=f"building {name} ({arch.name})", log=log, background=True)
     (root / COMPLETE).touch()
@@ -122,8 +122,8 @@ def _inputs_key(source: KernelSource, arch: Arch, libraries: tuple[Path, ...], n
     """A hash of what the programs are built from, so another commit of the tree reuses them if it left these be:
     the selftests folder, the selftests' own top-level files (lib.mk, kselftest.h), the uapi headers and the
     libraries' packages."""
-    digest = hashlib.sha256(f"{arch.make_arch}\0{arch.guest_cflags}\0{[root.name for root in libraries]}\0"
-                            f"{sorted(names)}".encode())
+    digest = hashlib.sha256(f"{arch.make_arch}\0{arch.compiler}\0{arch.guest_cflags}\0"
+                            f"{[root.name for root in libraries]}\0{sorted(names)}".encode())
     for root in libraries:
         digest.update((root / PACKAGE_VERSION).read_bytes())
     selftests = source.selftests_dir

@@ -13,6 +13,7 @@ import json
 import re
 from pathlib import Path
 
+from orchestrator.arches import all_arches
 from orchestrator.parse import CaseStatus, KtapResult
 from orchestrator.results import Status
 
@@ -70,7 +71,7 @@ def _build(record: dict, checkout_id: str) -> dict:
         "id": f"{checkout_id}-{_part(arch)}-{properties['config_hash']}",
         "checkout_id": checkout_id,
         "origin": ORIGIN,
-        "architecture": "x86_64" if properties.get("bits") == "64" else "i386",
+        "architecture": all_arches()[arch].make_arch,  # KCIDB names architectures as the kernel's ARCH= does
         "config_name": f"tinyconfig+gupvm-{arch}",
         "duration": round(stage["seconds"], 3),
         "status": _BUILD_STATUS[Status(stage["status"])],

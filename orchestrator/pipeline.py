@@ -36,7 +36,7 @@ from orchestrator.check import check_step
 from orchestrator.errors import InfrastructureError
 from orchestrator.interrupt import Interrupted, signal_name
 from orchestrator.layout import Cache, RunDir
-from orchestrator.plan import Plan
+from orchestrator.plan import Plan, on_arch
 from orchestrator.results import StageResult, Status, StepResult, SuiteResult
 from orchestrator.source import KernelSource
 
@@ -227,6 +227,7 @@ def run_cell(options: RunOptions, item: Configured, cell: Cell, plan: Plan, kern
     """One cell: boot the kernel with the plan's steps, check each capture, and say how the boot went."""
     arch, source = item.target.arch, item.target.source
     properties["plan"] = plan.name
+    plan = on_arch(plan, arch)
     kernel_features, gaps = config.kernel_features(source, plan.features)
     if plan.features:
         properties["features"] = " ".join(feature.name for feature in kernel_features) or "none"
@@ -276,4 +277,4 @@ def _boot(options: RunOptions, target: BuildTarget, plan: Plan, accel: str, cloc
         guest.write_initramfs(tools, protocol.render_init(plan, target.arch, commands, kernel_features), initramfs,
                               images)
         return boot.run_plan(target.arch, accel, kernel.image, initramfs, plan, console_log, options.limits, clock,
-                             features.kernel_args(kernel_features))
+                             protocol.kernel_args(plan, target.arch, kernel_features))

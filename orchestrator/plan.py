@@ -294,6 +294,44 @@ def _expand_matrix(matrix: dict) -> list[dict]:
     return steps
 
 
+def size_label(size: int) -> str:
+    """A huge page size as step names and the guest say it: 64kB, 32MB."""
+    return f"{size >> 20}MB" if size >= 1 << 20 else f"{size >> 10}kB"
+
+
+def hugetlbfs_mount(size: int) -> str:
+    """The guest's hugetlbfs mount of that page size (protocol.py's init mounts it)."""
+    return f"/mnt/hugetlb-{size_label(size)}"
+
+
+def on_arch(plan: Plan, arch: Arch) -> Plan:
+    """The plan as it runs on arch: a step that maps hugetlb memory (-H, at the default size) runs as it is and
+    again at each of the arch's other hugetlb sizes, as <step>-<size> (hugetlb-pin_basic-64kB), each a testcase
+    of its own. gup_test's -H takes only the default size, so there it maps a file of a hugetlbfs mount of that
+    size instead: privately, the same anonymous huge pages -H gives (hugetlb_no_page() makes a private mapping's
+    folios anonymous), and with -S the file's own pages."""
+    steps = []
+    for step in plan.steps:
+        steps.append(step)
+        if "-H" not in step.args:
+            continue
+        for size in arch.extra_hugetlb_sizes:
+            label = size_label(size)
+            geometry = _geometry(size // arch.page_size)
+            args = []
+            for arg in step.args:
+                args += ["-f", f"{hugetlbfs_mount(size)}/{step.name}"] if arg == "-H" else \
+                    [arg.format_map({**geometry, **_KEEP_TREE_VALUES})]
+            steps.append(dataclasses.replace(
+                step, name=f"{step.name}-{label}", args=tuple(args),
+                requires=tuple(f"hugetlb-{label}" if need == "hugetlb" else need for need in step.requires)))
+    return dataclasses.replace(plan, steps=tuple(steps))
+
+
+# Placeholders a step fills in only on the tree (args_for), kept as they are by on_arch.
+_KEEP_TREE_VALUES = {name: "{" + name + "}" for name in PLACEHOLDERS if name not in ("huge", "huge_last")}
+
+
 REPEAT_MARK = "#"  # the Nth run of a step in one boot is named step#N
 
 

@@ -12,7 +12,7 @@ import shlex
 from orchestrator.arches import Arch
 from orchestrator.features import Feature
 from orchestrator.gup_programs import StepCommand
-from orchestrator.plan import Plan
+from orchestrator.plan import Plan, size_label
 
 READY = re.compile(r"@@gupvm ready (\S+)")
 STEP_BEGIN = re.compile(r"@@gupvm step-begin (\d+) (\S+)")
@@ -48,6 +48,11 @@ pin_counters() {
 memory() {
     echo 3 > /proc/sys/vm/drop_caches
     grep -E '^(MemFree|HugePages_Total|HugePages_Free):' /proc/meminfo
+    # /proc/meminfo counts the default size's huge pages: the others', one line each.
+    for label in $hugetlb_labels; do
+        eval "kb=\$hugetlb_kb_$label"
+        echo "HugePages_Free_$label: $(cat "/sys/kernel/mm/hugepages/hugepages-${kb}kB/free_hugepages")"
+    done
     # Free pages on the per-CPU lists, which MemFree leaves out: a few MB that
     # come and go with the allocator's batching.
     awk '$1 == "count:" { pages += $2 } END { print "PerCpuPages:", pages + 0 }' /proc/zoneinfo
@@ -97,12 +102,25 @@ ext4_on_ram_disk() {
 
 # What the kernel gave of what the plan's setup asked for.
 setup() {
+    local size rest other_sizes=
     asked_hugetlb=$1 thp_mode=$2
-    hugetlb_pages=0 thp=unavailable
+    hugetlb_pages=0 thp=unavailable hugetlb_labels=
     if [ -w /proc/sys/vm/nr_hugepages ]; then
         echo "$asked_hugetlb" > /proc/sys/vm/nr_hugepages
         hugetlb_pages=$(cat /proc/sys/vm/nr_hugepages)
     fi
+    # The arch's other hugetlb sizes (LABEL:KB:PAGES), reserved at boot: a
+    # hugetlbfs mount of each, where the steps at that size map their memory.
+    for size in $3; do
+        label=${size%%:*} rest=${size#*:}
+        eval "hugetlb_kb_$label=${rest%%:*} hugetlb_asked_$label=${rest#*:} hugetlb_pages_$label=0"
+        mkdir -p "/mnt/hugetlb-$label"
+        if mount -t hugetlbfs -o "pagesize=${rest%%:*}K" none "/mnt/hugetlb-$label" 2>/dev/null; then
+            eval "hugetlb_pages_$label=\$(cat /sys/kernel/mm/hugepages/hugepages-${rest%%:*}kB/nr_hugepages)"
+        fi
+        hugetlb_labels="$hugetlb_labels $label"
+        eval "other_sizes=\"\$other_sizes hugetlb_$label=\$hugetlb_pages_$label/${rest#*:}\""
+    done
     thp_knob=/sys/kernel/mm/transparent_hugepage/enabled
     if [ -w $thp_knob ]; then
         [ -n "$thp_mode" ] && echo "$thp_mode" > $thp_knob
@@ -117,7 +135,7 @@ setup() {
         [ -r "$area/base_pfn" ] && echo "$(cat "$area/base_pfn")+$(cat "$area/count")"
     done | tr '\n' , | sed 's/,$//')
     echo "@@gupvm environment hugetlb_pages=$hugetlb_pages/$asked_hugetlb thp=$thp" \
-        "zones=${zones:--} movable_pages=${movable_pages:-0} cma=${cma:--}"
+        "zones=${zones:--} movable_pages=${movable_pages:-0} cma=${cma:--}$other_sizes"
 }
 
 # Why this kernel cannot serve a step's requirements; nothing if it can.
@@ -126,6 +144,9 @@ unmet() {
         case "$need" in
         hugetlb) [ "$hugetlb_pages" -ge "$asked_hugetlb" ] && [ "$hugetlb_pages" -gt 0 ] ||
             echo "hugetlb: asked for $asked_hugetlb huge pages, the kernel reserved $hugetlb_pages" ;;
+        hugetlb-*) eval "got=\${hugetlb_pages_${need#hugetlb-}:-0} asked=\${hugetlb_asked_${need#hugetlb-}:-0}"
+            [ "$got" -ge "$asked" ] && [ "$got" -gt 0 ] ||
+            echo "hugetlb ${need#hugetlb-}: asked for $asked huge pages, the kernel reserved $got" ;;
         thp) [ "$thp" = always ] || [ "$thp" = madvise ] || echo "THP: $thp in this kernel" ;;
         -) ;;
         *) eval "why=\$unprepared_$need"
@@ -169,6 +190,8 @@ step() {
         in_tmpdir "$tmpdir" "$@" > /tmp/step.out 2>&1
     fi
     status=$?
+    # A shared mapping's huge pages stay in its hugetlbfs file: the step's memory too.
+    for label in $hugetlb_labels; do rm -f "/mnt/hugetlb-$label"/*; done
     echo "@@gupvm vmstat-after"
     pin_counters
     after=$(memory)
@@ -211,11 +234,28 @@ reboot -f
 """
 
 
+def kernel_args(plan: Plan, arch: Arch, features: tuple[Feature, ...]) -> tuple[str, ...]:
+    """What the guest's kernel is booted with for the plan: its features' arguments, and the arch's other hugetlb
+    sizes reserved at boot (the largest, 32 MB on arm64, are beyond what the page allocator hands out at run time;
+    the boot's reservation is the one way every kernel of the range has)."""
+    hugetlb = tuple(arg for size in _other_sizes(plan, arch)
+                    for arg in (f"hugepagesz={size >> 10}K",
+                                f"hugepages={arch.hugetlb_pages(plan.setup.hugetlb_mb, size)}"))
+    return (*(arg for feature in features for arg in feature.kernel_args), *hugetlb)
+
+
+def _other_sizes(plan: Plan, arch: Arch) -> tuple[int, ...]:
+    return arch.extra_hugetlb_sizes if plan.setup.hugetlb_mb else ()
+
+
 def _setup_lines(plan: Plan, arch: Arch, features: tuple[Feature, ...]) -> list[str]:
-    hugetlb_pages = plan.setup.hugetlb_mb * (1 << 20) // arch.huge_page_size
+    hugetlb_pages = arch.hugetlb_pages(plan.setup.hugetlb_mb)
+    other_sizes = " ".join(f"{size_label(size)}:{size >> 10}:{arch.hugetlb_pages(plan.setup.hugetlb_mb, size)}"
+                           for size in _other_sizes(plan, arch))
     prepared = [shlex.join(["prepare", feature.name, feature.guest_setup]) for feature in features
                 if feature.guest_setup]
-    return [f"page_kb={arch.page_size // 1024}", *prepared, shlex.join(["setup", str(hugetlb_pages), plan.setup.thp]),
+    return [f"page_kb={arch.page_size // 1024}", *prepared,
+            shlex.join(["setup", str(hugetlb_pages), plan.setup.thp, other_sizes]),
             'echo "@@gupvm ready $(uname -r)"']
 
 

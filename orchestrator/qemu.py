@@ -59,7 +59,7 @@ def qemu_command(
     command = [
         arch.qemu_binary,
         "-machine", f"{arch.qemu_machine},accel={accel}",
-        "-cpu", "host" if accel == "kvm" else "max",
+        "-cpu", "host" if accel == "kvm" else arch.qemu_cpu,
         "-smp", str(GUEST_CPUS),
         "-m", str(arch.memory_mb),
         "-nodefaults", "-display", "none", *console,

@@ -8,7 +8,7 @@ poweroff ends the session, and QEMU is killed either way.
 import tempfile
 from pathlib import Path
 
-from orchestrator import boot, config, features, guest, pipeline, progress, protocol, qemu
+from orchestrator import boot, config, guest, pipeline, progress, protocol, qemu
 from orchestrator.layout import RunDir
 
 ESCAPE = "\x1d"  # Ctrl-]
@@ -30,7 +30,7 @@ def run(options: pipeline.RunOptions) -> int:
                                       RunDir(options.run_dir).guest_log(target.build_stem))
         guest.write_initramfs(tools, protocol.render_shell_init(plan, arch, kernel_features), initramfs, images)
         command = qemu.qemu_command(arch, accel, kernel.image, initramfs,
-                                    qemu.kernel_command_line(arch, *features.kernel_args(kernel_features),
+                                    qemu.kernel_command_line(arch, *protocol.kernel_args(plan, arch, kernel_features),
                                                              "gupvm.shell=1"), console_signals=False)
         print(f"gupvm: booting {cell.build_id} (kernel {kernel.release}, {accel}) with the {plan.name} plan's "
               f"setup; console log: {console_log}", flush=True)

@@ -32,8 +32,13 @@ def test_deb822_sources_skipping_other_vendors(tmp_path: Path):
           f"Types: deb\nURIs: {SECURITY}\nSuites: bookworm-security\nComponents: main\nEnabled: yes\n")
     archives = host_archives(tmp_path, "bookworm")
     assert (archives.main.uri, archives.security.uri) == (MAIN, SECURITY)
-    listing = sources_list(archives)
+    listing = sources_list(archives, "bookworm")
     assert all(f"{MAIN} {suite} main" in listing for suite in SUITES)
+    # The guests' packages come from the host's release: its suites are read for every guest arch, the others
+    # (kernel sources only) for the host's.
+    assert f"arch=amd64,arm64,armhf,i386] {MAIN} bookworm main" in listing
+    assert f"arch=amd64] {SECURITY} bookworm-security main" in listing
+    assert f"arch=amd64] {MAIN} trixie main" in listing and f"arch=amd64] {MAIN} bookworm-backports main" in listing
     assert f"{SECURITY} bullseye-security main" in listing and "vendor.invalid" not in listing
 
 

@@ -8,10 +8,10 @@ import pytest
 
 from orchestrator.arches import all_arches
 from orchestrator.config import ConfigRequest, feature_gaps
-from orchestrator.features import features, kernel_args, of
+from orchestrator.features import features, of
 from orchestrator.gup_programs import plan_commands, tree_programs, tree_values
 from orchestrator.plan import load_plan, select_steps
-from orchestrator.protocol import render_init
+from orchestrator.protocol import kernel_args, render_init
 
 X86_64 = all_arches()["x86_64"]
 PINNING = load_plan("pinning")
@@ -64,7 +64,7 @@ def test_the_guest_prepares_each_feature_it_has_and_gets_its_kernel_arguments(tm
     init = render_init(PINNING, X86_64, commands, available)
     assert "prepare ext4 ext4_on_ram_disk" in init
     assert "step 9 gup_longterm-ext4 shmem,io_uring,ext4 /mnt/ext4 gup_longterm" in init
-    assert set(kernel_args(available)) >= {"movablecore=256M", "brd.rd_nr=2"}
+    assert set(kernel_args(PINNING, X86_64, available)) >= {"movablecore=256M", "brd.rd_nr=2"}
 
 
 @pytest.mark.parametrize("header, text, value", [
