@@ -184,8 +184,10 @@ def migration_possible(environment: dict[str, str]) -> bool:
     return (movable.isdigit() and int(movable) > 0) or environment.get("cma", "-") != "-"
 
 
-def check_dumped_pages(invocation: GupInvocation, output: StepOutput) -> list[Problem]:
-    """What a dumped page must show while pinned (-p) or only gotten; the zero page is never pinned."""
+def check_dumped_pages(invocation: GupInvocation, output: StepOutput, pincount_order: int = 1) -> list[Problem]:
+    """What a dumped page must show while pinned (-p) or only gotten; the zero page is never pinned.
+    pincount_order: the smallest folio order with an exact pincount on this tree and arch
+    (gup_programs.exact_pincount_order)."""
     if invocation.command != "DUMP_USER_PAGES_TEST":
         return []
     pages = _gup_test_dumps(output)
@@ -196,7 +198,7 @@ def check_dumped_pages(invocation: GupInvocation, output: StepOutput) -> list[Pr
     problems = []
     for index, page in zip(invocation.dump_indexes, pages, strict=True):
         pinned = invocation.dump_with_pin and not invocation.reads_unwritten_memory
-        if found := _dumped_page_problem(page, pinned):
+        if found := _dumped_page_problem(page, pinned, pincount_order):
             field, sentence = found
             problems.append(Problem(ProblemKind.DUMP_PAGE, f"page {index} (pfn {page.pfn:#x}): {sentence}", (field,),
                                     {"page": index, "refcount": page.refcount, "pincount": page.pincount or 0}))
@@ -238,9 +240,9 @@ def _gup_test_dumps(output: StepOutput) -> list[DumpedPage]:
     return [page for page in output.dumped_pages if page.reason.startswith("gup_test: dump_pages")]
 
 
-def _dumped_page_problem(page: DumpedPage, pinned: bool) -> tuple[str, str] | None:
+def _dumped_page_problem(page: DumpedPage, pinned: bool, pincount_order: int) -> tuple[str, str] | None:
     """The field of the page that breaks the promise, and how."""
-    if page.pincount is None:  # order 0 (or a 6.1 order-1 folio): pins live in the refcount
+    if page.pincount is None or (page.order or 0) < pincount_order:  # pins live in the refcount
         if pinned and page.refcount < 1 + GUP_PIN_COUNTING_BIAS:
             return "refcount", f"expected refcount >= {1 + GUP_PIN_COUNTING_BIAS} (1 + GUP_PIN_COUNTING_BIAS) " \
                                f"while pinned, saw {page.refcount}"
@@ -344,9 +346,10 @@ def _ended_early(step: Step, capture: StepCapture) -> StepResult:
 
 
 def check_step(step: Step, capture: StepCapture, arch: Arch, command: StepCommand | None = None,
-               environment: dict[str, str] | None = None) -> StepResult:
+               environment: dict[str, str] | None = None, pincount_order: int = 1) -> StepResult:
     """Every promise the step's output must keep. command: what the guest ran for the step on this tree; by
-    default the step as its plan wrote it. environment: what the guest reported of itself (zones, CMA)."""
+    default the step as its plan wrote it. environment: what the guest reported of itself (zones, CMA).
+    pincount_order: the smallest folio order this tree and arch count pins of exactly."""
     command = command or as_planned(step.program, step.args_for(arch))
     if capture.outcome == CaptureOutcome.SKIPPED:
         return StepResult(step, Status.SKIPPED, capture.problem, 0.0, capture.text)
@@ -381,7 +384,7 @@ def check_step(step: Step, capture: StepCapture, arch: Arch, command: StepComman
             figures["repinned_after_migration"] = str(acquired - expected)
         problems += check_result_lines(invocation, output)
         problems += check_exact_pins(expected, output, migrates)
-        problems += check_dumped_pages(invocation, output)
+        problems += check_dumped_pages(invocation, output, pincount_order)
         problems += check_longterm_placement(step, invocation, output, environment or {})
     return StepResult(
         step=step,

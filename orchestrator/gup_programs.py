@@ -161,6 +161,23 @@ def tree_values(source_path: Path) -> dict[str, str]:
     return {}
 
 
+_PINCOUNT_TEST = re.compile(
+    r"static inline bool (?:folio_has_pincount|hpage_pincount_available)\([^)]*\)\s*\{(.*?)\n\}", re.S)
+_ORDER_ABOVE_ONE = re.compile(r"order\([^)]*\)\s*>\s*1")
+
+
+def exact_pincount_order(source_path: Path, bits: int) -> int:
+    """The smallest folio order whose pins this tree counts exactly (a pincount) on a kernel of these bits; a
+    smaller folio keeps its pins in the refcount, 1024 each, as an order-0 page does. Read from the tree's own
+    test: folio_has_pincount() (from 6.15) leaves order-1 folios on the bias on 32-bit kernels only, 5.10's
+    hpage_pincount_available() on every kernel, and 6.1's folio_maybe_dma_pinned() counts every large folio."""
+    header = source_path / "include/linux/mm.h"
+    match = _PINCOUNT_TEST.search(header.read_text(errors="replace")) if header.is_file() else None
+    if match is None or ("CONFIG_64BIT" in match.group(1) and bits == 64):
+        return 1
+    return 2 if _ORDER_ABOVE_ONE.search(match.group(1)) else 1
+
+
 def plan_commands(plan: "Plan", arch: "Arch", kernel_version: str, available: dict[str, TreeProgram],
                   feature_gaps: dict[str, str] | None = None,
                   values: dict[str, str] | None = None) -> tuple[StepCommand, ...]:

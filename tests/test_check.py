@@ -135,7 +135,7 @@ def _dumped(refcount: int, pincount: int | None = None, order: int | None = None
     (_dumped(3, 1, 9), False, "pincount"),
 ])
 def test_a_dumped_page_breaks_its_promise_at_the_exact_boundary_and_names_the_field(page, pinned, broken):
-    found = _dumped_page_problem(page, pinned)
+    found = _dumped_page_problem(page, pinned, 1)
     assert (found[0] if found else "") == broken
 
 
