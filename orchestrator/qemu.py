@@ -60,7 +60,7 @@ def qemu_command(
         arch.qemu_binary,
         "-machine", f"{arch.qemu_machine},accel={accel}",
         "-cpu", "host" if accel == "kvm" else arch.qemu_cpu,
-        "-smp", str(GUEST_CPUS),
+        "-smp", str(arch.icount_cpus if clock.name == "icount" else GUEST_CPUS),
         "-m", str(arch.memory_mb),
         "-nodefaults", "-display", "none", *console,
         "-no-reboot",

@@ -70,3 +70,11 @@ def test_clock_auto_follows_the_accelerator_and_icount_asks_for_tcg(monkeypatch,
     assert qemu.choose_clock_and_accel("realtime", "tcg", x86_64, Path("/k"), tmp_path)[1] == "tcg"
     with pytest.raises(UsageError, match="--clock icount cannot run under --accel kvm"):
         qemu.choose_clock_and_accel("icount", "kvm", x86_64, Path("/k"), tmp_path)
+
+
+def test_an_arch_that_livelocks_with_two_vcpus_under_icount_gets_its_own_count():
+    def cpus(arch: str, clock: str) -> str:
+        command = qemu.qemu_command(ARCHES[arch], "tcg", Path("/k"), None, "", qemu.CLOCKS[clock])
+        return command[command.index("-smp") + 1]
+    assert (cpus("armv7-lpae", "icount"), cpus("armv7-lpae", "realtime")) == ("1", "2")
+    assert (cpus("x86_64", "icount"), cpus("armv7", "icount")) == ("2", "2")
