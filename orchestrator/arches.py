@@ -23,20 +23,24 @@ class Arch:
     kernel_image: str
     kconfig_fragments: tuple[str, ...]  # merged after gup.config, so an arch may switch off what it cannot have
     qemu_binary: str
+    qemu_package: str  # the Debian package of qemu_binary
     qemu_machine: str
     qemu_cpu: str  # the CPU model under TCG (KVM runs the host's)
     memory_mb: int
     console: str
     kernel_args: tuple[str, ...]
-    guest_cflags: tuple[str, ...]
     deb_arch: str  # the guest's Debian architecture: its busybox-static and static libraries
     bits: int
     pae: bool
     page_size: int
     huge_page_size: int  # the default hugetlb size and the THP size; 0 where the arch has neither
     cross_compile: str = ""  # the toolchain's prefix (make CROSS_COMPILE=) where it is not the host's own
+    # the Debian packages of that toolchain: the compiler and the C library its static programs link
+    compiler_packages: tuple[str, ...] = ("gcc",)
     # hugetlb sizes beside the default: a step that maps hugetlb memory runs again at each (plan.on_arch)
     extra_hugetlb_sizes: tuple[int, ...] = ()
+    # vCPUs under the icount clock, where TCG runs them all on one host thread (realtime and KVM: two)
+    icount_cpus: int = 2
     # Options no fragment can ask for (they are selected), checked all the
     # same: each entry is satisfied by any one of its CONFIG_X=value choices.
     config_checks: tuple[tuple[str, ...], ...] = ()
@@ -56,6 +60,11 @@ class Arch:
         """The C compiler of the guest's programs."""
         return f"{self.cross_compile}gcc"
 
+    def host_tools(self, boots: bool = True) -> tuple[tuple[str, str], ...]:
+        """(program, the Debian packages that bring it) of what building for the arch, and booting it, runs."""
+        compiler = (self.compiler, " ".join(self.compiler_packages))
+        return (compiler, (self.qemu_binary, self.qemu_package)) if boots else (compiler,)
+
     def hugetlb_pages(self, megabytes: int, size: int = 0) -> int:
         """How many huge pages of size (default: the arch's) make megabytes; none where the arch has none."""
         size = size or self.huge_page_size
@@ -64,7 +73,7 @@ class Arch:
 
 def _load(path: Path) -> Arch:
     data = tomllib.loads(path.read_text())
-    for key in ("guest_cflags", "kernel_args", "kconfig_fragments", "extra_hugetlb_sizes"):
+    for key in ("kernel_args", "kconfig_fragments", "extra_hugetlb_sizes", "compiler_packages"):
         data[key] = tuple(data.get(key, ()))
     data["config_checks"] = tuple(tuple(choices) for choices in data.get("config_checks", ()))
     return Arch(**data)

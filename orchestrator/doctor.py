@@ -15,7 +15,6 @@ DEFAULT_SERIES = DEFAULT_SOURCE.removeprefix("debian:")
 
 MIN_FREE_GIB = 5
 SETUP_HINT = "run ci/setup-debian.sh"
-QEMU_PACKAGE = "qemu-system-x86"
 # What building a kernel and the guest's programs runs, and the Debian package of each.
 BUILD_TOOLS = (("gcc", "gcc"), ("make", "make"), ("flex", "flex"), ("bison", "bison"), ("bc", "bc"),
                ("rsync", "rsync"), ("cpio", "cpio"), ("apt-get", "apt"),
@@ -35,21 +34,23 @@ def _tool(name: str, package: str) -> Finding:
     return Finding(bool(path), name, path or f"missing: apt-get install {package}")
 
 
-def _compiles(flags: list[str], label: str) -> Finding:
+def _links_static(compiler: str, packages: str) -> Finding:
+    """A static program with threads, as the guests' programs are, links with this compiler."""
     with tempfile.TemporaryDirectory() as scratch:
         program = Path(scratch) / "t.c"
         program.write_text("#include <pthread.h>\nint main(void){return 0;}\n")
-        result = interrupt.run(["gcc", *flags, "-static", "-pthread", str(program), "-o", f"{scratch}/t"],
-                                capture_output=True, text=True)
-    detail = "ok" if result.returncode == 0 else f"cannot link static {label} programs: apt-get install gcc-multilib"
-    return Finding(result.returncode == 0, f"gcc {label}", detail)
+        result = interrupt.run([compiler, "-static", "-pthread", str(program), "-o", f"{scratch}/t"],
+                               capture_output=True, text=True)
+    detail = "ok" if result.returncode == 0 else f"cannot link static programs: apt-get install {packages}"
+    return Finding(result.returncode == 0, f"{compiler} -static", detail)
 
 
 def findings(cache_dir: Path) -> list[Finding]:
     checks = [_tool(name, package) for name, package in BUILD_TOOLS]
-    checks += [_tool(binary, QEMU_PACKAGE) for binary in sorted({a.qemu_binary for a in all_arches().values()})]
-    if shutil.which("gcc"):
-        checks += [_compiles([], "64-bit"), _compiles(["-m32"], "32-bit")]
+    tools = sorted({tool for arch in all_arches().values() for tool in arch.host_tools()} - set(BUILD_TOOLS))
+    checks += [_tool(tool, packages) for tool, packages in tools]
+    compilers = sorted({arch.host_tools(boots=False)[0] for arch in all_arches().values()})
+    checks += [_links_static(compiler, packages) for compiler, packages in compilers if shutil.which(compiler)]
     for header, package in [("libelf.h", "libelf-dev"), ("openssl/ssl.h", "libssl-dev")]:
         present = Path("/usr/include", header).is_file()
         checks.append(Finding(present, header, "ok" if present else f"missing: apt-get install {package}"))
@@ -72,7 +73,7 @@ def run(cache_dir: Path) -> int:
     results = findings(cache_dir)
     for finding in results:
         label = "ok" if finding.ok else ("FAIL" if finding.required else "warn")
-        print(f"{label:<5} {finding.what:<20} {finding.detail}")
+        print(f"{label:<5} {finding.what:<30} {finding.detail}")
     broken = [finding for finding in results if finding.required and not finding.ok]
     if broken:
         print(f"gupvm doctor: {len(broken)} problem(s); {SETUP_HINT}")

@@ -89,7 +89,7 @@ def _build_programs(source: KernelSource, arch: Arch, libraries: tuple[Path, ...
         background=True,
     )
     output.mkdir(parents=True)
-    flags = ["-static", f"-isystem {headers}/usr/include", *_library_flags(libraries), *arch.guest_cflags]
+    flags = ["-static", f"-isystem {headers}/usr/include", *_library_flags(libraries)]
     from_tree = [name for name in wanted if not kinds[name].own]
     if from_tree:
         shadow = _shadow_selftests(source, root / "shadow")
@@ -122,7 +122,7 @@ def _inputs_key(source: KernelSource, arch: Arch, libraries: tuple[Path, ...], n
     """A hash of what the programs are built from, so another commit of the tree reuses them if it left these be:
     the selftests folder, the selftests' own top-level files (lib.mk, kselftest.h), the uapi headers and the
     libraries' packages."""
-    digest = hashlib.sha256(f"{arch.make_arch}\0{arch.compiler}\0{arch.guest_cflags}\0"
+    digest = hashlib.sha256(f"{arch.make_arch}\0{arch.compiler}\0"
                             f"{[root.name for root in libraries]}\0{sorted(names)}".encode())
     for root in libraries:
         digest.update((root / PACKAGE_VERSION).read_bytes())

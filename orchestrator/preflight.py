@@ -70,7 +70,7 @@ def writable_file(option: str, path: Path) -> None:
 
 def host_tools(arches, boots: bool) -> None:
     """The tools a run will start, there before it starts: not found half-way through."""
-    wanted = list(doctor.BUILD_TOOLS) + ([(arch.qemu_binary, doctor.QEMU_PACKAGE) for arch in arches] if boots else [])
+    wanted = list(doctor.BUILD_TOOLS) + [tool for arch in arches for tool in arch.host_tools(boots)]
     for tool, package in wanted:
         if shutil.which(tool) is None:
             raise InfrastructureError(f"{tool} not found on PATH: install it with 'apt-get install {package}' "

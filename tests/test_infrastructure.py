@@ -41,10 +41,12 @@ def path_without(tmp_path: Path, missing: str) -> str:
     ("qemu-system-x86_64", "qemu-system-x86", "run"),
     ("gcc", "gcc", "build"),
     ("make", "make", "run"),
+    ("qemu-system-aarch64", "qemu-system-arm", "run --arch arm64"),
+    ("arm-linux-gnueabihf-gcc", "gcc-arm-linux-gnueabihf libc6-dev-armhf-cross", "build --arch armv7"),
 ])
 def test_a_missing_tool_exits_3_naming_its_package_before_anything_runs(tmp_path: Path, missing, package, command):
     env = dict(os.environ, PATH=path_without(tmp_path, missing))
-    result = gupvm(tmp_path, command, "--cache-dir", str(tmp_path / "cache"), env=env)
+    result = gupvm(tmp_path, *command.split(), "--cache-dir", str(tmp_path / "cache"), env=env)
     assert result.returncode == 3, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and f"{missing} not found on PATH" in lines[0]
