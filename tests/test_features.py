@@ -101,9 +101,13 @@ def _init_functions() -> str:
     ("movable,ext4_broken", "ext4_broken: mke2fs failed"),
     ("hugetlb", "hugetlb: asked for 8 huge pages, the kernel reserved 0"),
     ("thp", ""),
+    ("hugetlb-64kB", ""),  # the boot reserved every page of that size asked for
+    ("hugetlb-32MB", "hugetlb 32MB: asked for 4 huge pages, the kernel reserved 1"),
+    ("hugetlb-1GB", "hugetlb 1GB: asked for 0 huge pages, the kernel reserved 0"),  # a size the arch has not
 ])
 def test_the_guests_unmet_names_exactly_what_a_step_lacks(requires, said):
     script = (_init_functions() + 'hugetlb_pages=0 asked_hugetlb=8 thp=always\nunprepared_ext4_broken="mke2fs failed"\n'
+              'hugetlb_pages_64kB=2048 hugetlb_asked_64kB=2048 hugetlb_pages_32MB=1 hugetlb_asked_32MB=4\n'
               f'unmet "{requires}"\n')
     result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == said and not result.stderr
