@@ -134,20 +134,18 @@ def cases_of(suite: ElementTree.Element) -> dict[str, ElementTree.Element]:
     return {case.get("name"): case for case in suite.findall("testcase")}
 
 
-# The kernel range: CI covers the oldest and the newest on x86_64 and
-# i386-pae (and the default, 6.1, on x86_64 in the tests above and on every
-# arch in the shards' test); their i386 and the other kernels run with
-# -m manual (README, "Kernels covered"): each arch is a cold build, and CI's
-# time is short.
-ALL_ARCHES = ("x86_64", "i386", "i386-pae")
+# The kernel range: CI covers the newest on x86_64, i386-pae and arm64 (and
+# the default, 6.1, on x86_64 in the tests above); every other kernel and
+# arch, 5.10 included, runs with -m manual (README, "Kernels covered"): each
+# arch is a cold build, and CI's time is short.
+ALL_ARCHES = ("x86_64", "i386", "i386-pae", "arm64", "armv7", "armv7-lpae")
 KERNELS = [
-    pytest.param("debian:5.10", ("x86_64", "i386-pae"), id="debian:5.10"),
-    pytest.param("debian:5.10", ("i386",), marks=pytest.mark.manual, id="debian:5.10-i386"),
+    pytest.param("debian:5.10", ALL_ARCHES, marks=pytest.mark.manual, id="debian:5.10"),
     pytest.param("debian:6.1", ALL_ARCHES, marks=pytest.mark.manual, id="debian:6.1"),
     pytest.param("debian:6.12", ALL_ARCHES, marks=pytest.mark.manual, id="debian:6.12"),
     pytest.param("debian:7.2", ALL_ARCHES, marks=pytest.mark.manual, id="debian:7.2"),
-    pytest.param("debian:7.3", ("x86_64", "i386-pae"), id="debian:7.3"),
-    pytest.param("debian:7.3", ("i386",), marks=pytest.mark.manual, id="debian:7.3-i386"),
+    pytest.param("debian:7.3", ("x86_64", "i386-pae", "arm64"), id="debian:7.3"),
+    pytest.param("debian:7.3", ("i386", "armv7", "armv7-lpae"), marks=pytest.mark.manual, id="debian:7.3-others"),
 ]
 # Steps a tree may skip, and why: what its test programs lack (gup_programs.toml).
 ALLOWED_SKIPS = {
@@ -200,7 +198,8 @@ def test_smoke_passes_on_every_arch(tmp_path: Path, kernel: str, arches: tuple[s
     suites = {properties(suite)["arch"]: suite for suite in root.findall("testsuite")}
     assert set(suites) == set(arches)
     series = kernel.removeprefix("debian:")
-    expected = {"x86_64": ("2097152", "no"), "i386": ("4194304", "no"), "i386-pae": ("2097152", "yes")}
+    expected = {"x86_64": ("2097152", "no"), "i386": ("4194304", "no"), "i386-pae": ("2097152", "yes"),
+                "arm64": ("2097152", "no"), "armv7": ("0", "no"), "armv7-lpae": ("2097152", "yes")}
     plan = load_plan("smoke")
     for arch, suite in suites.items():
         suite_properties = properties(suite)
@@ -230,13 +229,20 @@ def test_smoke_passes_on_every_arch(tmp_path: Path, kernel: str, arches: tuple[s
             assert configs["i386-pae"]["CONFIG_HIGHMEM64G"] == "y"
         split = "CONFIG_GUP_GET_PXX_LOW_HIGH" if plan_version(series) >= (6, 2) else "CONFIG_GUP_GET_PTE_LOW_HIGH"
         assert configs["i386-pae"][split] == "y"
+    if "armv7-lpae" in configs:
+        assert configs["armv7-lpae"]["CONFIG_ARM_LPAE"] == configs["armv7-lpae"]["CONFIG_HIGHMEM"] == "y"
+    if "armv7" in configs:
+        assert "CONFIG_ARM_LPAE" not in configs["armv7"] and configs["armv7"]["CONFIG_HIGHMEM"] == "y"
+    if "arm64" in configs:
+        assert configs["arm64"]["CONFIG_ARM64_4K_PAGES"] == configs["arm64"]["CONFIG_ARM64_VA_BITS_48"] == "y"
 
 
 def plan_version(series: str) -> tuple[int, ...]:
     return tuple(int(part) for part in series.split("."))
 
 
-@pytest.mark.parametrize("kernel", ["debian:5.10", pytest.param("debian:6.12", marks=pytest.mark.manual),
+@pytest.mark.parametrize("kernel", [pytest.param("debian:5.10", marks=pytest.mark.manual),
+                                    pytest.param("debian:6.12", marks=pytest.mark.manual),
                                     pytest.param("debian:7.2", marks=pytest.mark.manual), "debian:7.3"])
 def test_hugepage_plan_passes_on_x86_64(tmp_path: Path, kernel: str, apt_state_before):
     result, root = run_junit(tmp_path, "--kernel-src", kernel, "--plan", "hugepage")
@@ -251,6 +257,31 @@ def test_hugepage_plan_passes_on_x86_64(tmp_path: Path, kernel: str, apt_state_b
         cases = cases_of(suite)
         longterm = [name for name in cases if name.startswith("gup_longterm: ")]
         assert len(longterm) > 10 and all(cases[name].find("failure") is None for name in longterm)
+
+
+# arm64 has hugetlb at 64 kB (contiguous PTEs) and 32 MB (contiguous PMDs)
+# beside 2 MB: each hugetlb step runs again at each, named by its size.
+ARM_HUGE_SIZES = {"arm64": {"": 2 << 20, "-64kB": 64 << 10, "-32MB": 32 << 20}, "armv7-lpae": {"": 2 << 20}}
+
+
+@pytest.mark.manual  # a boot of three huge page sizes; CI runs arm64's smoke plan
+@pytest.mark.parametrize(("kernel", "arch"), [
+    (kernel, arch) for kernel in ("debian:5.10", "debian:6.1", "debian:6.12", "debian:7.2", "debian:7.3")
+    for arch in ("arm64", "armv7-lpae")])
+def test_hugepage_plan_passes_on_arm_at_every_huge_page_size(tmp_path: Path, kernel: str, arch: str):
+    result, root = run_junit(tmp_path, "--kernel-src", kernel, "--arch", arch, "--plan", "hugepage")
+    assert result.returncode == 0, result.stdout + result.stderr
+    suite = root.find("testsuite")
+    skipped = assert_steps_passed_or_skipped_with_reason(suite, load_plan("hugepage"), kernel)
+    cases = cases_of(suite)
+    for label, size in ARM_HUGE_SIZES[arch].items():
+        name = f"hugetlb-dump-pinned{label}"
+        if name in skipped or kernel == "debian:5.10":  # gup_benchmark has no dump mode
+            continue
+        dump = properties(cases[name])
+        assert dump["page.0.pincount"] == str(size // 4096), (name, dump)
+        assert int(dump["page.2.subpage"]) == size // 4096 - 1, (name, dump)
+    assert properties(suite)["guest_thp"] == "always"
 
 
 @pytest.mark.manual  # the 32-bit kernels of 6.1 and 6.12 are built for this alone
