@@ -60,10 +60,14 @@ class Arch:
         """The C compiler of the guest's programs."""
         return f"{self.cross_compile}gcc"
 
+    @property
+    def compiler_tool(self) -> tuple[str, str]:
+        """(the guest's C compiler, the Debian packages that bring it and the C library its programs link)."""
+        return self.compiler, " ".join(self.compiler_packages)
+
     def host_tools(self, boots: bool = True) -> tuple[tuple[str, str], ...]:
         """(program, the Debian packages that bring it) of what building for the arch, and booting it, runs."""
-        compiler = (self.compiler, " ".join(self.compiler_packages))
-        return (compiler, (self.qemu_binary, self.qemu_package)) if boots else (compiler,)
+        return (self.compiler_tool, (self.qemu_binary, self.qemu_package)) if boots else (self.compiler_tool,)
 
     def hugetlb_pages(self, megabytes: int, size: int = 0) -> int:
         """How many huge pages of size (default: the arch's) make megabytes; none where the arch has none."""

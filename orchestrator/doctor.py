@@ -49,7 +49,7 @@ def findings(cache_dir: Path) -> list[Finding]:
     checks = [_tool(name, package) for name, package in BUILD_TOOLS]
     tools = sorted({tool for arch in all_arches().values() for tool in arch.host_tools()} - set(BUILD_TOOLS))
     checks += [_tool(tool, packages) for tool, packages in tools]
-    compilers = sorted({arch.host_tools(boots=False)[0] for arch in all_arches().values()})
+    compilers = sorted({arch.compiler_tool for arch in all_arches().values()})
     checks += [_links_static(compiler, packages) for compiler, packages in compilers if shutil.which(compiler)]
     for header, package in [("libelf.h", "libelf-dev"), ("openssl/ssl.h", "libssl-dev")]:
         present = Path("/usr/include", header).is_file()
