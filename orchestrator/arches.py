@@ -41,6 +41,8 @@ class Arch:
     extra_hugetlb_sizes: tuple[int, ...] = ()
     # vCPUs under the icount clock, where TCG runs them all on one host thread (realtime and KVM: two)
     icount_cpus: int = 2
+    # (a step's need, why the arch cannot meet it): the steps that need it are skipped with that reason
+    lacks: tuple[tuple[str, str], ...] = ()
     # Options no fragment can ask for (they are selected), checked all the
     # same: each entry is satisfied by any one of its CONFIG_X=value choices.
     config_checks: tuple[tuple[str, ...], ...] = ()
@@ -80,6 +82,7 @@ def _load(path: Path) -> Arch:
     for key in ("kernel_args", "kconfig_fragments", "extra_hugetlb_sizes", "compiler_packages"):
         data[key] = tuple(data.get(key, ()))
     data["config_checks"] = tuple(tuple(choices) for choices in data.get("config_checks", ()))
+    data["lacks"] = tuple(data.get("lacks", {}).items())
     return Arch(**data)
 
 

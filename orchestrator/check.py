@@ -11,7 +11,7 @@ from orchestrator import features
 from orchestrator.arches import Arch
 from orchestrator.boot import CaptureOutcome, StepCapture
 from orchestrator.gup_args import GupInvocation, parse_gup_args
-from orchestrator.gup_programs import StepCommand, as_planned
+from orchestrator.gup_programs import USUAL_ACCOUNTING, PinAccounting, StepCommand, as_planned
 from orchestrator.parse import SPLAT, DumpedPage, StepOutput, find_splats, parse_step, strip_timestamp
 from orchestrator.plan import Step
 from orchestrator.results import Problem, ProblemKind, Status, StepResult
@@ -184,10 +184,10 @@ def migration_possible(environment: dict[str, str]) -> bool:
     return (movable.isdigit() and int(movable) > 0) or environment.get("cma", "-") != "-"
 
 
-def check_dumped_pages(invocation: GupInvocation, output: StepOutput, pincount_order: int = 1) -> list[Problem]:
+def check_dumped_pages(invocation: GupInvocation, output: StepOutput,
+                       accounting: PinAccounting = USUAL_ACCOUNTING) -> list[Problem]:
     """What a dumped page must show while pinned (-p) or only gotten; the zero page is never pinned.
-    pincount_order: the smallest folio order with an exact pincount on this tree and arch
-    (gup_programs.exact_pincount_order)."""
+    accounting: how this tree and arch keep and print pins (gup_programs.pin_accounting)."""
     if invocation.command != "DUMP_USER_PAGES_TEST":
         return []
     pages = _gup_test_dumps(output)
@@ -198,7 +198,7 @@ def check_dumped_pages(invocation: GupInvocation, output: StepOutput, pincount_o
     problems = []
     for index, page in zip(invocation.dump_indexes, pages, strict=True):
         pinned = invocation.dump_with_pin and not invocation.reads_unwritten_memory
-        if found := _dumped_page_problem(page, pinned, pincount_order):
+        if found := _dumped_page_problem(page, pinned, accounting):
             field, sentence = found
             problems.append(Problem(ProblemKind.DUMP_PAGE, f"page {index} (pfn {page.pfn:#x}): {sentence}", (field,),
                                     {"page": index, "refcount": page.refcount, "pincount": page.pincount or 0}))
@@ -240,9 +240,15 @@ def _gup_test_dumps(output: StepOutput) -> list[DumpedPage]:
     return [page for page in output.dumped_pages if page.reason.startswith("gup_test: dump_pages")]
 
 
-def _dumped_page_problem(page: DumpedPage, pinned: bool, pincount_order: int) -> tuple[str, str] | None:
+def _dumped_page_problem(page: DumpedPage, pinned: bool, accounting: PinAccounting) -> tuple[str, str] | None:
     """The field of the page that breaks the promise, and how."""
-    if page.pincount is None or (page.order or 0) < pincount_order:  # pins live in the refcount
+    if page.tail and page.order is None:
+        if not accounting.far_tails_dumped_alone:
+            return "head", "expected its folio in the record, dump_page() printed the tail page alone"
+        # Only the tail's own refcount, which is 0 on every tail page: its folio's pins cannot be read here.
+        return None if page.refcount == 0 else ("refcount", f"expected a tail page's own refcount 0, "
+                                                            f"saw {page.refcount}")
+    if page.pincount is None or (page.order or 0) < accounting.exact_pincount_order:  # pins on the refcount
         if pinned and page.refcount < 1 + GUP_PIN_COUNTING_BIAS:
             return "refcount", f"expected refcount >= {1 + GUP_PIN_COUNTING_BIAS} (1 + GUP_PIN_COUNTING_BIAS) " \
                                f"while pinned, saw {page.refcount}"
@@ -278,7 +284,10 @@ def figures_of(output: StepOutput) -> dict[str, str]:
     for number, page in enumerate(output.dumped_pages):
         figures[f"page.{number}.pfn"] = hex(page.pfn)
         figures[f"page.{number}.refcount"] = page.refcount
-        figures[f"page.{number}.order"] = page.order or 0
+        if page.tail and page.order is None:
+            figures[f"page.{number}.folio"] = "not shown"  # dump_page() printed the tail page alone
+        else:
+            figures[f"page.{number}.order"] = page.order or 0
         if page.pincount is not None:
             figures[f"page.{number}.pincount"] = page.pincount
         if page.order:
@@ -346,10 +355,10 @@ def _ended_early(step: Step, capture: StepCapture) -> StepResult:
 
 
 def check_step(step: Step, capture: StepCapture, arch: Arch, command: StepCommand | None = None,
-               environment: dict[str, str] | None = None, pincount_order: int = 1) -> StepResult:
+               environment: dict[str, str] | None = None, accounting: PinAccounting = USUAL_ACCOUNTING) -> StepResult:
     """Every promise the step's output must keep. command: what the guest ran for the step on this tree; by
     default the step as its plan wrote it. environment: what the guest reported of itself (zones, CMA).
-    pincount_order: the smallest folio order this tree and arch count pins of exactly."""
+    accounting: how this tree and arch keep and print pins."""
     command = command or as_planned(step.program, step.args_for(arch))
     if capture.outcome == CaptureOutcome.SKIPPED:
         return StepResult(step, Status.SKIPPED, capture.problem, 0.0, capture.text)
@@ -384,7 +393,7 @@ def check_step(step: Step, capture: StepCapture, arch: Arch, command: StepComman
             figures["repinned_after_migration"] = str(acquired - expected)
         problems += check_result_lines(invocation, output)
         problems += check_exact_pins(expected, output, migrates)
-        problems += check_dumped_pages(invocation, output, pincount_order)
+        problems += check_dumped_pages(invocation, output, accounting)
         problems += check_longterm_placement(step, invocation, output, environment or {})
     return StepResult(
         step=step,

@@ -166,6 +166,22 @@ _PINCOUNT_TEST = re.compile(
 _ORDER_ABOVE_ONE = re.compile(r"order\([^)]*\)\s*>\s*1")
 
 
+@dataclass(frozen=True)
+class PinAccounting:
+    """How a tree keeps a folio's pins and how its dump_page() shows them, on a kernel of some bits."""
+
+    exact_pincount_order: int = 1  # the smallest folio order with a pincount; smaller ones pin on the refcount
+    far_tails_dumped_alone: bool = False  # dump_page() prints a tail page far into a gigantic folio as itself
+
+
+# A 64-bit kernel's from 6.8: every large folio has a pincount, and dump_page() shows every page with its folio.
+USUAL_ACCOUNTING = PinAccounting()
+
+
+def pin_accounting(source_path: Path, bits: int) -> PinAccounting:
+    return PinAccounting(exact_pincount_order(source_path, bits), far_tails_dumped_alone(source_path))
+
+
 def exact_pincount_order(source_path: Path, bits: int) -> int:
     """The smallest folio order whose pins this tree counts exactly (a pincount) on a kernel of these bits; a
     smaller folio keeps its pins in the refcount, 1024 each, as an order-0 page does. Read from the tree's own
@@ -178,11 +194,21 @@ def exact_pincount_order(source_path: Path, bits: int) -> int:
     return 2 if _ORDER_ABOVE_ONE.search(match.group(1)) else 1
 
 
+def far_tails_dumped_alone(source_path: Path) -> bool:
+    """Whether this tree's __dump_page() takes a page MAX_ORDER_NR_PAGES or more past its head for a corrupt
+    one and prints it alone, without its folio (until __dump_folio, 6.8): then the far tail pages of a
+    gigantic hugetlb folio (arm64's 32 MB, order 13) show their own refcount, 0, and no pins."""
+    debug = source_path / "mm/debug.c"
+    return debug.is_file() and "head + MAX_ORDER_NR_PAGES" in debug.read_text(errors="replace")
+
+
 def plan_commands(plan: "Plan", arch: "Arch", kernel_version: str, available: dict[str, TreeProgram],
                   feature_gaps: dict[str, str] | None = None,
                   values: dict[str, str] | None = None) -> tuple[StepCommand, ...]:
     """For each step of the plan, what runs on this tree and arch, or why the step is skipped.
-    feature_gaps: each kernel feature this tree lacks, and why; values: the tree's (tree_values)."""
+    feature_gaps: each kernel feature this tree lacks, and why (beside what the arch lacks); values: the tree's
+    (tree_values)."""
+    gaps = {**dict(arch.lacks), **(feature_gaps or {})}
     commands = []
     for step in plan.steps:
         try:
@@ -191,8 +217,7 @@ def plan_commands(plan: "Plan", arch: "Arch", kernel_version: str, available: di
             commands.append(StepCommand(step.program, step.args, None, f"this tree defines no {missing.args[0]}"))
             continue
         command = step_command(step.program, args, available)
-        lacking = [f"needs {need}: {(feature_gaps or {})[need]}" for need in step.requires
-                   if need in (feature_gaps or {})]
+        lacking = [f"needs {need}: {gaps[need]}" for need in step.requires if need in gaps]
         if reason := step.skip_reason(kernel_version) or "; ".join(lacking):
             command = dataclasses.replace(command, skip_reason=reason)
         commands.append(command)

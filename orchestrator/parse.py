@@ -16,6 +16,8 @@ _HEAD_LINE = re.compile(r"^head:\s*(?:\S+\s+)?(?=order:)")
 _FIELD = re.compile(r"(\w+):(-?(?:0x[0-9a-fA-F]+|\d+))\b")
 _DUMP_REASON = re.compile(r"^page dumped because: (.*)$")
 _FLAGS = re.compile(r"^(?:\w+ )*flags: (.*)$")
+# The page's own words: flags, then compound_head, which has bit 0 set on a tail page.
+_RAW = re.compile(r"^raw: [0-9a-f]+ ([0-9a-f]+)")
 # "Time: get:N put:N us" (gup_benchmark, 5.10), "CMD: Time: ..." (gup_test),
 # "# CMD: Time: ..." (gup_test printing KTAP, 6.x and 7.x).
 _TIMING = re.compile(r"(?:(\w+): )?[Tt]ime: get:(-?\d+) put:(-?\d+) us")
@@ -96,6 +98,7 @@ class DumpedPage:
     entire_mapcount: int | None = None
     flags: str = ""
     reason: str = ""
+    tail: bool = False  # a tail page of a large folio, by its own compound_head word (its first "raw:" line)
 
 
 @dataclass(frozen=True)
@@ -222,6 +225,8 @@ def parse_dumped_pages(kernel_lines: tuple[str, ...] | list[str]) -> tuple[Dumpe
             current["entire_mapcount"] = values.get("entire_mapcount", values.get("compound_mapcount"))
         elif flags := _FLAGS.match(line):
             current["flags"] = flags.group(1)
+        elif (raw := _RAW.match(line)) and "tail" not in current:
+            current["tail"] = bool(int(raw.group(1), 16) & 1)
         elif reason := _DUMP_REASON.match(line):
             current["reason"] = reason.group(1)
             pages.append(DumpedPage(**current))

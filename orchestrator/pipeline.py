@@ -254,10 +254,11 @@ def run_cell(options: RunOptions, item: Configured, cell: Cell, plan: Plan, kern
         record = boot.BootRecord({}, 0, 0.0, (), signal.name)
     properties["boots"] = str(record.boots)
     properties.update({f"guest_{key}": value for key, value in record.environment.items()})
-    pincount_order = gup_programs.exact_pincount_order(source.path, arch.bits)
-    properties["exact_pincount_order"] = str(pincount_order)
+    accounting = gup_programs.pin_accounting(source.path, arch.bits)
+    properties["exact_pincount_order"] = str(accounting.exact_pincount_order)
+    properties["far_tails_dumped_alone"] = "yes" if accounting.far_tails_dumped_alone else "no"
     steps = [known.apply(check_step(plan.steps[capture.index - 1], capture, arch, commands[capture.index - 1],
-                                    record.environment, pincount_order), source.version, arch.name)
+                                    record.environment, accounting), source.version, arch.name)
              for capture in record.captures]
     boot_stage = StageResult(Status.PASSED, f"{record.boots} boot(s)", record.seconds)
     if record.interrupted:

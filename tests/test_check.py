@@ -7,6 +7,7 @@ import pytest
 from orchestrator.arches import all_arches
 from orchestrator.boot import CaptureOutcome, StepCapture
 from orchestrator.check import GUP_PIN_COUNTING_BIAS, _dumped_page_problem, check_step
+from orchestrator.gup_programs import USUAL_ACCOUNTING
 from orchestrator.parse import DumpedPage
 from orchestrator.plan import Step
 
@@ -135,7 +136,7 @@ def _dumped(refcount: int, pincount: int | None = None, order: int | None = None
     (_dumped(3, 1, 9), False, "pincount"),
 ])
 def test_a_dumped_page_breaks_its_promise_at_the_exact_boundary_and_names_the_field(page, pinned, broken):
-    found = _dumped_page_problem(page, pinned, 1)
+    found = _dumped_page_problem(page, pinned, USUAL_ACCOUNTING)
     assert (found[0] if found else "") == broken
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from orchestrator.check import check_dumped_pages
 from orchestrator.gup_args import parse_gup_args
-from orchestrator.gup_programs import exact_pincount_order, program_kinds
+from orchestrator.gup_programs import PinAccounting, exact_pincount_order, program_kinds
 from orchestrator.parse import parse_step
 
 DATA = Path(__file__).parent / "data"
@@ -59,5 +59,5 @@ def test_an_order_1_folios_pins_are_checked_where_the_tree_keeps_them(pincount_o
     output = parse_step("@@gupvm kmsg\n" + record)
     assert [(page.order, page.pincount, page.refcount) for page in output.dumped_pages] == [(1, pincount, refcount)]
     invocation = parse_gup_args(("-c", "-p", "0"), program_kinds()["gup_test"])
-    problems = check_dumped_pages(invocation, output, pincount_order)
+    problems = check_dumped_pages(invocation, output, PinAccounting(exact_pincount_order=pincount_order))
     assert [problem.about for problem in problems] == ([(field,)] if field else [])
