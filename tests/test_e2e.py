@@ -264,9 +264,15 @@ def test_hugepage_plan_passes_on_x86_64(tmp_path: Path, kernel: str, apt_state_b
 ARM_HUGE_SIZES = {"arm64": {"": 2 << 20, "-64kB": 64 << 10, "-32MB": 32 << 20}, "armv7-lpae": {"": 2 << 20}}
 
 
+# 7.2.13's arch/arm/mm/mmap.c does not align a hugetlb mapping to its huge page size (7.3.4's does), so every
+# hugetlb step of armv7-lpae oopses at the unmap: kernel BUG at mm/hugetlb.c:5200 (tests/data/7.2-armv7-lpae-...).
+UNALIGNED_HUGETLB = pytest.mark.xfail(strict=True, reason="7.2.13 armv7-lpae: unaligned hugetlb mmap")
+
+
 @pytest.mark.manual  # a boot of three huge page sizes; CI runs arm64's smoke plan
 @pytest.mark.parametrize(("kernel", "arch"), [
-    (kernel, arch) for kernel in ("debian:5.10", "debian:6.1", "debian:6.12", "debian:7.2", "debian:7.3")
+    pytest.param(kernel, arch, marks=UNALIGNED_HUGETLB if (kernel, arch) == ("debian:7.2", "armv7-lpae") else ())
+    for kernel in ("debian:5.10", "debian:6.1", "debian:6.12", "debian:7.2", "debian:7.3")
     for arch in ("arm64", "armv7-lpae")])
 def test_hugepage_plan_passes_on_arm_at_every_huge_page_size(tmp_path: Path, kernel: str, arch: str):
     result, root = run_junit(tmp_path, "--kernel-src", kernel, "--arch", arch, "--plan", "hugepage")
@@ -280,7 +286,10 @@ def test_hugepage_plan_passes_on_arm_at_every_huge_page_size(tmp_path: Path, ker
             continue
         dump = properties(cases[name])
         assert dump["page.0.pincount"] == str(size // 4096), (name, dump)
-        assert int(dump["page.2.subpage"]) == size // 4096 - 1, (name, dump)
+        if properties(suite)["far_tails_dumped_alone"] == "yes" and size // 4096 > 1024:  # past MAX_ORDER_NR_PAGES
+            assert dump["page.2.folio"] == "not shown", (name, dump)
+        else:
+            assert int(dump["page.2.subpage"]) == size // 4096 - 1, (name, dump)
     assert properties(suite)["guest_thp"] == "always"
 
 

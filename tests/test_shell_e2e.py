@@ -13,10 +13,10 @@ pytestmark = pytest.mark.e2e
 PLAN = str(Path(__file__).parent / "data/two-steps.plan.toml")
 
 
-def shell(tmp_path: Path) -> pexpect.spawn:
+def shell(tmp_path: Path, *args: str) -> pexpect.spawn:
     env = {name: value for name, value in os.environ.items() if name != "CI"} | {"TERM": "xterm"}
-    child = pexpect.spawn(sys.executable, ["-m", "orchestrator", "shell", "--plan", PLAN], cwd=str(tmp_path),
-                          env=env, encoding="utf-8", timeout=300, dimensions=(40, 200))
+    child = pexpect.spawn(sys.executable, ["-m", "orchestrator", "shell", "--plan", PLAN, *args], cwd=str(tmp_path),
+                          env=env, encoding="utf-8", timeout=900, dimensions=(40, 200))
     child.expect("gupvm: guest ready")
     child.expect("gupvm# ")
     return child
@@ -49,6 +49,23 @@ def test_ctrl_right_bracket_ends_it(tmp_path: Path):
     try:
         child.sendcontrol("]")
         child.expect("shell ended, QEMU stopped", timeout=30)
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
+    assert no_shell_qemu_left()
+
+
+@pytest.mark.manual  # a cold cross build of 7.3 per arch where the cache has none
+@pytest.mark.parametrize("arch, machine", [("arm64", "aarch64"), ("armv7", "armv7l"), ("armv7-lpae", "armv7l")])
+def test_the_shell_on_arm_is_that_arch_and_pins(tmp_path: Path, arch, machine):
+    child = shell(tmp_path, "--kernel-src", "debian:7.3", "--arch", arch)
+    try:
+        child.sendline("echo machine=$(uname -m); gup_test -a -n 1 -m 1 && echo pinned-$((1+1))")
+        child.expect(f"machine={machine}\r")
+        child.expect("pinned-2", timeout=120)
+        child.sendline("poweroff")
+        child.expect("shell ended, QEMU stopped", timeout=120)
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
