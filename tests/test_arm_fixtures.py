@@ -1,11 +1,14 @@
 """Parsers and checks on console logs of real ARM boots (arm64, armv7, armv7-lpae; oldest and newest kernel)."""
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
+from kcidb_io import schema
 from replay import replay
 
+from orchestrator import kcidb
 from orchestrator.arches import all_arches
 from orchestrator.check import check_step
 from orchestrator.gup_programs import (
@@ -17,7 +20,8 @@ from orchestrator.gup_programs import (
 )
 from orchestrator.parse import parse_dumped_pages
 from orchestrator.plan import GUEST_REQUIREMENTS, load_plan, on_arch
-from orchestrator.results import Status
+from orchestrator.report import results_json
+from orchestrator.results import StageResult, Status, SuiteResult
 
 DATA = Path(__file__).parent / "data"
 ARCHES = all_arches()
@@ -160,3 +164,23 @@ def test_an_arm_kernel_bug_crashes_each_step_it_stops_and_later_boots_resume(tmp
     # A 32-bit kernel's PMD-sized THP, LPAE's 2 MB (order 9), counts the pins of its 512 pages exactly.
     pages = results["thp-dump-pinned"].output.dumped_pages
     assert {(page.order, page.pincount) for page in pages if page.order} == {(9, 512)}
+
+
+def test_arm_runs_are_valid_kcidb_named_by_the_kernels_arch(hugepage_73, tmp_path):
+    lpae = checked("7.3-armv7-lpae-smoke.console.log", "smoke.plan.toml", "armv7-lpae", "7.3.4", "selftests-7.3",
+                   tmp_path)
+    suites = [SuiteResult(f"gupvm.debian-7_3.{arch}.{plan}",
+                          {"arch": arch, "kernel_source": "debian:linux-source-7.3 7.3.4-1~bpo13+1",
+                           "kernel_version": "7.3.4", "config_hash": "0123456789abcdef", "kernel_release": "7.3.4",
+                           "accel": "tcg", "plan": plan, "bits": str(ARCHES[arch].bits)},
+                          StageResult(Status.PASSED, "", 150.0), StageResult(Status.PASSED, "1 boot(s)", 30.0),
+                          tuple(results.values()))
+              for arch, plan, results in (("arm64", "hugepage", hugepage_73), ("armv7-lpae", "smoke", lpae))]
+    data = kcidb.kcidb_json(json.loads(results_json(suites)))
+    schema.V5_3.validate(data)
+    assert sorted((build["architecture"], build["config_name"]) for build in data["builds"]) == [
+        ("arm", "tinyconfig+gupvm-armv7-lpae"), ("arm64", "tinyconfig+gupvm-arm64")]
+    statuses = {test["path"]: test["status"] for test in data["tests"]}
+    assert statuses["gupvm.arm64.hugepage.hugetlb-dump-pinned-32MB"] == "PASS"
+    assert statuses["gupvm.arm64.hugepage.zero_page-dump-pinned-read"] == "SKIP"
+    assert statuses["gupvm.armv7-lpae.smoke.pin_basic"] == "PASS"
