@@ -67,12 +67,25 @@ def hugepage_61(tmp_path_factory) -> dict:
                    tmp_path_factory.mktemp("replay"), PinAccounting(far_tails_dumped_alone=True))
 
 
-@pytest.mark.parametrize("fixture, skipped", [
-    ("hugepage_73", {"zero_page-dump-pinned-read": "needs a kernel before 6.12"}),
-    ("hugepage_61", {"gup_longterm": "this tree has no gup_longterm"}),
-])
-def test_every_arm64_hugetlb_size_is_its_own_passing_testcase(request, fixture, skipped):
-    results = request.getfixturevalue(fixture)
+NEEDS_BEFORE_612 = {"zero_page-dump-pinned-read": "needs a kernel before 6.12"}
+NO_GUP_LONGTERM = {"gup_longterm": "this tree has no gup_longterm"}
+HUGE_PAGES = {"arm64": (("", 512), ("-64kB", 16), ("-32MB", 8192)), "armv7-lpae": (("", 512),)}
+# (kernel, arch, the tree's test programs, what it skips and why, its accounting)
+HUGEPAGE_CAPTURES = [
+    ("6.1", "arm64", "selftests-6.1", NO_GUP_LONGTERM, PinAccounting(far_tails_dumped_alone=True)),
+    ("6.1", "armv7-lpae", "selftests-6.1", NO_GUP_LONGTERM, PinAccounting(far_tails_dumped_alone=True)),
+    ("6.12", "arm64", "selftests-7.3", NEEDS_BEFORE_612, USUAL_ACCOUNTING),
+    ("6.12", "armv7-lpae", "selftests-7.3", NEEDS_BEFORE_612, USUAL_ACCOUNTING),
+    ("7.3", "arm64", "selftests-7.3", NEEDS_BEFORE_612, USUAL_ACCOUNTING),
+]
+
+
+@pytest.mark.parametrize("kernel, arch, selftests, skipped, accounting", HUGEPAGE_CAPTURES,
+                         ids=[f"{kernel}-{arch}" for kernel, arch, *_ in HUGEPAGE_CAPTURES])
+def test_every_hugepage_step_at_every_size_passes_with_exact_pins(tmp_path, kernel, arch, selftests, skipped,
+                                                                   accounting):
+    results = checked(f"{kernel}-{arch}-hugepage.console.log", "hugepage.plan.toml", arch, kernel, selftests,
+                      tmp_path, accounting)
     for name, result in results.items():
         if name in skipped:
             assert result.status == Status.SKIPPED and result.message.startswith(skipped[name])
@@ -80,7 +93,7 @@ def test_every_arm64_hugetlb_size_is_its_own_passing_testcase(request, fixture, 
         assert result.status == Status.PASSED, (name, result.message)
         if result.step.expect == "pin":
             assert result.figures["acquired_delta"] == result.figures["expected_pins"], name
-    for size, pages in (("", 512), ("-64kB", 16), ("-32MB", 8192)):
+    for size, pages in HUGE_PAGES[arch]:
         figures = results[f"hugetlb-dump-pinned{size}"].figures
         assert (figures["page.0.order"], figures["page.0.pincount"]) == (str(pages.bit_length() - 1), str(pages))
 
@@ -123,8 +136,8 @@ def test_whether_dump_page_prints_far_tails_alone_is_read_from_the_tree(tmp_path
     assert far_tails_dumped_alone(tmp_path / "no-tree") is False
 
 
-@pytest.mark.parametrize("log", ["6.1-arm64-hugepage.console.log", "7.3-arm64-hugepage.console.log",
-                                 "6.1-i386-pae-hugepage.console.log", "6.12-x86_64-hugepage.console.log"])
+@pytest.mark.parametrize("log", [f"{kernel}-{arch}-hugepage.console.log" for kernel, arch, *_ in HUGEPAGE_CAPTURES]
+                         + ["6.1-i386-pae-hugepage.console.log", "6.12-x86_64-hugepage.console.log"])
 def test_a_dumped_page_is_a_tail_exactly_when_it_is_not_its_folios_first(log):
     pages = [page for page in parse_dumped_pages((DATA / log).read_text().splitlines()) if page.order is not None]
     assert pages and all(page.tail == bool(page.pfn & ((1 << page.order) - 1)) for page in pages)

@@ -25,9 +25,9 @@ def history(tmp_path_factory):
     return make_kernel_history(tmp_path_factory.mktemp("history") / "linux")
 
 
-def bisect(history, good: str, bad: str, cwd: Path) -> tuple[subprocess.CompletedProcess, dict]:
+def bisect(history, good: str, bad: str, cwd: Path, *args: str) -> tuple[subprocess.CompletedProcess, dict]:
     result = gupvm("bisect", "--kernel-src", str(history.path), "--good", good, "--bad", bad, "--step", "pin_basic",
-                   cwd=cwd)
+                   *args, cwd=cwd)
     states = list((cwd / "out").glob("*/bisect.json"))
     assert len(states) == 1, result.stdout + result.stderr
     return result, json.loads(states[0].read_text())
@@ -64,3 +64,13 @@ def test_a_bad_end_that_passes_exits_1_saying_so(history, tmp_path: Path):
     assert "not reproduced at BAD" in result.stdout
     assert state["conclusion"]["outcome"] == "not-reproduced"
     assert repo_state(history.path) == before
+
+
+@pytest.mark.manual  # a cold arm64 cross build of the history, then one incremental build per commit tested
+def test_on_arm64_bisect_names_the_same_breaking_commit(history, tmp_path: Path):
+    result, state = bisect(history, history.commits[0], history.commits[-1], tmp_path, "--arch", "arm64")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert state["conclusion"]["outcome"] == "culprit" and state["conclusion"]["culprit"] == history.breaking, output
+    assert all(check["status"] == "held" for check in state["conclusion"]["checks"])
+    assert re.search(r"^\[\d\d:\d\d:\d\d\] gupvm: \S+/arm64 build: done in ", result.stdout, re.M), result.stdout

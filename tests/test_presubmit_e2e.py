@@ -126,3 +126,22 @@ def test_each_names_the_commit_that_broke_a_step_the_series_later_repairs(histor
     failed = [case.get("name") for case in ElementTree.parse(out / "junit.xml").getroot().iter("testcase")
               if case.find("failure") is not None]
     assert failed == [f"{broke[:12]} gup_test: pin the basic test's pages twice"]
+
+
+@pytest.mark.manual  # cold cross builds of the history for two ARM arches
+def test_on_arm_a_broken_pin_is_a_new_failure_and_a_noop_head_is_clean_on_either_clock(history: Path, tmp_path: Path):
+    (tmp_path / "broken").mkdir()
+    result, out = presubmit(history, tmp_path / "broken", "--base", "main", "--head", "broken-pin", "--arch",
+                            "armv7-lpae")  # TCG's default clock: icount
+    assert result.returncode == 1, result.stdout + result.stderr
+    data = json.loads((out / "compare.json").read_text())
+    kinds = {step["name"]: step["kind"] for step in data["steps"]}
+    assert kinds.pop("armv7-lpae/pin_basic") == "new failure" and set(kinds.values()) == {"unchanged"}
+    assert "NEW FAILURE    armv7-lpae/pin_basic" in result.stdout
+    (tmp_path / "noop").mkdir()
+    result, out = presubmit(history, tmp_path / "noop", "--base", "main", "--head", "noop", "--arch", "arm64",
+                            "--clock", "realtime", "--fail-on-slower", "5")
+    assert result.returncode == 0, result.stdout + result.stderr
+    data = json.loads((out / "compare.json").read_text())
+    assert {step["kind"] for step in data["steps"]} == {"unchanged"}
+    assert {timing["metric"].split("/")[0] for timing in data["timings"]} == {"arm64"}
